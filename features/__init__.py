@@ -1,0 +1,1 @@
+"""The Feast feature repository (entities, sources, views, services) and its settings profiles."""

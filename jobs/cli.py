@@ -1,0 +1,61 @@
+"""The ``ktrec`` command line: one command per pipeline step, exactly as Airflow runs them.
+
+Each command imports its job lazily (``ktrec --help`` stays fast), calls the job's ``run`` and prints a
+summary; with ``--json`` the last line printed is one JSON object (counts, paths, timings).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+app = typer.Typer(
+    help="ktrec: keep LLM-enhanced recommenders fresh (lake, profiles, features, training, registry).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+JsonOpt = typer.Option(False, "--json", help="Print one JSON summary line last.")
+
+
+def emit(summary: dict[str, Any], as_json: bool) -> None:
+    """Print a job summary: a readable table, or one JSON line (always the last line printed)."""
+    if as_json:
+        sys.stdout.write(json.dumps(summary, default=str, sort_keys=True) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None)
+    for key, value in summary.items():
+        table.add_row(f"[bold]{key}[/bold]", json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value))
+    Console().print(table)
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.secho(message, err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+@app.command()
+def settings(as_json: bool = JsonOpt) -> None:
+    """Show the resolved settings (profile, KTREC_HOME and every derived location)."""
+    from jobs.settings import get_settings
+
+    s = get_settings()
+    summary = s.model_dump(mode="json") | {
+        "root": str(s.root), "lake": str(s.lake), "mlflow_uri": s.mlflow_uri, "data_docs": str(s.data_docs),
+    }
+    emit(summary, as_json)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,38 @@
+"""Builds the SparkSession every job uses, bound to loopback and to UTC.
+
+Jobs take a ``SparkSession`` argument; only CLI entry points and tests call :func:`get_spark`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyspark.sql import SparkSession
+
+from jobs.settings import Settings
+
+
+def get_spark(settings: Settings, app_name: str = "ktrec") -> SparkSession:
+    """Return the (possibly shared) session for ``settings.spark.master``."""
+    # Spark otherwise binds to the machine's other interface; all traffic stays on loopback.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(settings.spark.master)
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.memory", settings.spark.driver_memory)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(settings.spark.shuffle_partitions))
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        # Feast's DuckDB and Spark stores reject nanosecond timestamps.
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.ansi.enabled", "false")
+        .config("spark.sql.warehouse.dir", str(settings.root / "spark-warehouse"))
+    )
+    for key, value in settings.spark.conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
