@@ -19,6 +19,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+@app.callback()
+def _root() -> None:
+    """ktrec: keep LLM-enhanced recommenders fresh (lake, profiles, features, training, registry)."""
+
+
 JsonOpt = typer.Option(False, "--json", help="Print one JSON summary line last.")
 
 

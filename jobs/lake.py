@@ -25,6 +25,17 @@ INTERACTIONS_SCHEMA = (
 )
 INTERACTION_COLUMNS = ["user_id", "item_id", "rating", "event_ts", "source", "ts_synthetic", "event_date"]
 EVENT_KEY = ["user_id", "item_id", "event_ts"]
+# Items and users: every column but the id is nullable; adapters fill what their source has.
+ITEMS_SCHEMA = (
+    "item_id STRING, title STRING, year INT, genres STRING, categories STRING, brand STRING, "
+    "description STRING"
+)
+ITEM_COLUMNS = ["item_id", "title", "year", "genres", "categories", "brand", "description"]
+USERS_SCHEMA = "user_id STRING, age INT, gender STRING, occupation STRING, zip STRING"
+USER_COLUMNS = ["user_id", "age", "gender", "occupation", "zip"]
+# Splits: one table per split name, lake/splits/<name>, with a `split` column (train|valid|test) and
+# a meta.json beside the parquet files (strategy, seed, cut-off timestamps, counts).
+SPLIT_COLUMNS = ["user_id", "item_id", "rating", "event_ts", "split"]
 QUARANTINE_COLUMNS = ["reason", "source_file", "line_number", "raw", "batch_date"]
 PROFILE_COLUMNS = [
     "entity_id", "profile_text", "embedding", "source_hash", "generator", "event_timestamp",
@@ -35,6 +46,14 @@ INTERACTIONS = "interactions"
 ITEMS = "items"
 USERS = "users"
 QUARANTINE = "quarantine"
+USER_PROFILES = "profiles_user"
+ITEM_PROFILES = "profiles_item"
+USER_STATS = "user_stats"
+ITEM_STATS = "item_stats"
+
+
+def split_table(name: str) -> str:
+    return f"splits/{name}"
 
 
 def table_path(settings: Settings, name: str) -> Path:
