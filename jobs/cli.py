@@ -58,6 +58,49 @@ def settings(as_json: bool = JsonOpt) -> None:
     emit(summary, as_json)
 
 
+def parse_time(value: str, option: str) -> "datetime":
+    """An ISO-8601 time from the command line (naive = UTC), or a clear error."""
+    from datetime import datetime
+
+    from jobs.lake import as_utc
+
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except ValueError as err:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO-8601 time (e.g. 1998-04-22T00:00:00 or 1998-04-22)", param_hint=option
+        ) from err
+
+
+@app.command()
+def stats(
+    as_of: str = typer.Option(..., "--as-of", help="As-of time (ISO-8601, UTC if naive): count events up to it."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Compute per-user and per-item interaction stats as of a time into the lake (user_stats, item_stats)."""
+    from jobs.settings import get_settings
+    from jobs.stats import run
+
+    moment = parse_time(as_of, "--as-of")
+    try:
+        summary = run(get_settings(), as_of=moment)
+    except FileNotFoundError as err:
+        fail(str(err))
+    emit(summary, as_json)
+
+
+@app.command()
+def materialize(
+    end: str = typer.Option(..., "--end", help="Materialize features up to this time (the run's logical date)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Register the features/ definitions in Feast and load the online store up to --end."""
+    from jobs.materialize import run
+    from jobs.settings import get_settings
+
+    emit(run(get_settings(), end=parse_time(end, "--end")), as_json)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
