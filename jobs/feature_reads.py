@@ -36,16 +36,27 @@ def _join_key(entity: str) -> str:
     return JOIN_KEYS[entity]
 
 
-def entity_feature_refs(store: FeatureStore, *, service: str, entity: str) -> list[str]:
-    """The ``view:feature`` references of ``service`` whose view is keyed on ``entity`` alone."""
+def entity_feature_refs(
+    store: FeatureStore, *, service: str, entity: str, views: Sequence[str] | None = None
+) -> list[str]:
+    """The ``view:feature`` references of ``service`` whose view is keyed on ``entity`` alone (and in ``views``)."""
     refs = []
     for projection in store.get_feature_service(service).feature_view_projections:
         view = store.get_feature_view(projection.name)
-        if list(view.entities) == [entity]:
+        if list(view.entities) == [entity] and (views is None or view.name in views):
             refs += [f"{projection.name_to_use()}:{feature.name}" for feature in projection.features]
     if not refs:
-        raise ValueError(f"feature service {service!r} has no feature view keyed on entity {entity!r}")
+        raise ValueError(f"feature service {service!r} has no feature view keyed on {entity!r} among {views}")
     return refs
+
+
+def _require_tables(settings: Settings, store: FeatureStore, refs: Sequence[str]) -> None:
+    """Fail with the step to run when a view's lake table was never written (rather than DuckDB's IO error)."""
+    for name in dict.fromkeys(ref.split(":")[0] for ref in refs):
+        table = store.get_feature_view(name).batch_source.tags.get("lake_table")
+        if table and not lake.exists(settings, table):
+            step = "ktrec stats" if table.endswith("_stats") else "ktrec profiles"
+            raise FileNotFoundError(f"feature view {name!r} reads lake table {table!r}, not written yet; run `{step}`")
 
 
 def _store(settings: Settings, store: FeatureStore | None) -> FeatureStore:
@@ -58,18 +69,19 @@ def _store(settings: Settings, store: FeatureStore | None) -> FeatureStore:
 
 def historical_features(
     settings: Settings, *, entity: Entity, ids: Sequence[str], as_of: datetime,
-    service: str = TRAINING_SERVICE, store: FeatureStore | None = None,
+    service: str = TRAINING_SERVICE, views: Sequence[str] | None = None, store: FeatureStore | None = None,
 ) -> pd.DataFrame:
-    """Point-in-time features of ``ids`` at ``as_of``, one row per distinct id in first-seen order."""
+    """Point-in-time features of ``ids`` at ``as_of``, one row per distinct id in first-seen order.
+
+    ``views`` narrows the service to some of its views (e.g. ``["user_profile"]``); default: all for ``entity``.
+    """
     key = _join_key(entity)
     store = _store(settings, store)
+    refs = entity_feature_refs(store, service=service, entity=entity, views=views)
+    _require_tables(settings, store, refs)
     unique = list(dict.fromkeys(str(i) for i in ids))
     entity_df = pd.DataFrame({key: unique, "event_timestamp": pd.Timestamp(lake.as_utc(as_of))})
-    job = store.get_historical_features(
-        entity_df=entity_df,
-        features=entity_feature_refs(store, service=service, entity=entity),
-        full_feature_names=True,
-    )
+    job = store.get_historical_features(entity_df=entity_df, features=refs, full_feature_names=True)
     frame = job.to_df()
     return frame.set_index(key).reindex(unique).reset_index()
 
@@ -78,8 +90,9 @@ def profile_embeddings(
     settings: Settings, *, entity: Entity, ids: Sequence[str], as_of: datetime, store: FeatureStore | None = None
 ) -> dict[str, np.ndarray]:
     """``{id: embedding}`` for the ids that had a profile at ``as_of`` (ids without one are left out)."""
-    frame = historical_features(settings, entity=entity, ids=ids, as_of=as_of, store=store)
-    column = f"{entity}_profile__embedding"
+    view = f"{entity}_profile"
+    frame = historical_features(settings, entity=entity, ids=ids, as_of=as_of, views=[view], store=store)
+    column = f"{view}__embedding"
     present = frame[frame[column].notna()]
     return {
         str(row_id): np.asarray(vector, dtype=np.float32)
