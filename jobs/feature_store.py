@@ -127,6 +127,7 @@ def ensure_registry_database(settings: Settings) -> None:
 
 def get_store(settings: Settings, *, apply: bool = True) -> FeatureStore:
     """A FeatureStore for ``settings``; with ``apply`` the features/ objects are registered first (idempotent)."""
+    objects = definitions(settings) if apply else []  # first: refuse a mismatched lake before writing anything
     render_yaml(settings)
     if settings.feast.registry == "sql":
         ensure_registry_database(settings)
@@ -136,5 +137,5 @@ def get_store(settings: Settings, *, apply: bool = True) -> FeatureStore:
         get_spark(settings, "ktrec-feast")  # Feast's Spark store uses the active session.
     store = FeatureStore(config=repo_config(settings))
     if apply:
-        store.apply(definitions(settings))
+        store.apply(objects)
     return store

@@ -30,6 +30,8 @@ from jobs.feature_store import config_dict, get_store, render_yaml
 from jobs.settings import REPO_ROOT, Settings, get_settings
 from tests.lake_builders import append_profiles, write_interactions
 
+pytestmark = pytest.mark.filterwarnings("ignore:The spark .* experimental:RuntimeWarning")
+
 UTC = timezone.utc
 T1, T2 = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC)
 BETWEEN, AFTER, BEFORE = datetime(2024, 1, 20, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC), datetime(2023, 12, 1, tzinfo=UTC)
@@ -65,6 +67,10 @@ def test_profiles_render_to_feature_store_yaml(settings):
     assert servers["registry"]["path"].endswith("@127.0.0.1:5432/ktrec_feast")
     assert servers["offline_store"]["type"] == "spark"
     assert servers["offline_store"]["spark_conf"]["spark.master"] == "spark://127.0.0.1:7077"
+
+    # features/ takes its lake paths from the process settings; a store for another lake is refused, not wrong.
+    with pytest.raises(ValueError, match="process settings"):
+        get_store(Settings(home=settings.home.parent / "elsewhere"))
 
 
 def test_point_in_time_reads_never_return_a_later_profile(settings):
@@ -208,4 +214,63 @@ def test_redis_online_store_reads_and_cleans_up(settings, monkeypatch):
         assert _redis_keys(project), "materialized rows should be in Redis under the project's keys"
     finally:
         store.teardown()  # file registry of this test only; removes the project's Redis keys
+    assert _redis_keys(project) == []
+
+
+def test_feast_cli_plans_the_repository(settings):
+    """`feast plan` (what CI runs) parses features/ through repo.py without registering anything twice."""
+    fs_yaml = render_yaml(settings)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}  # KTREC_HOME is already the test's home
+    plan = subprocess.run(
+        [str(FEAST_BIN), "-c", str(REPO_ROOT / "features"), "-f", str(fs_yaml), "plan", "--skip-source-validation"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    for name in ("user", "item", "user_profile", "item_stats", "kt_training", "kt_training_v1", "online_ranking"):
+        assert f" {name}" in plan.stdout, plan.stdout
+    assert get_store(settings, apply=False).list_feature_views() == []  # plan registers nothing
+
+
+def _drop_database(name: str) -> None:
+    import psycopg2
+    from psycopg2 import sql
+
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    conn.close()
+
+
+@pytest.mark.servers
+def test_servers_profile_spark_offline_sql_registry_and_redis(spark, settings, monkeypatch):
+    """The servers profile on local servers: point-in-time reads through Spark, registry in Postgres, Redis."""
+    database, project = f"ktrec_feast_test_{uuid.uuid4().hex[:8]}", f"ktrec_test_{uuid.uuid4().hex[:10]}"
+    settings = _reconfigure(
+        monkeypatch, offline_store="spark", registry="sql", online_store="redis", project=project,
+        registry_sql_url=f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
+    )
+    _write_profiles(settings)
+    store = None
+    try:
+        store = get_store(settings)  # creates the database, then applies
+        # Another client of the same registry (e.g. `feast serve`) sees the definitions without applying them.
+        reader = get_store(settings, apply=False)
+        assert {s.name for s in reader.list_feature_services()} >= {"kt_training", "online_ranking"}
+
+        frame = feature_reads.historical_features(
+            settings, entity="user", ids=["u1", "u2", "nobody"], as_of=BETWEEN, views=["user_profile"], store=store
+        )
+        assert list(frame["user_profile__profile_text"].fillna("-")) == ["old", "u2 at t1", "-"]
+
+        summary = materialize.run(settings, end=BETWEEN)
+        assert summary["views"]["user_profile"]["mode"] == "initial"
+        online = feature_reads.online_features(settings, entity="user", ids=["u1"], store=reader)
+        assert online["user_profile__embedding"][0] == pytest.approx([1.0, 0.0])
+        assert _redis_keys(project)
+    finally:
+        if store is not None:
+            store.teardown()  # deletes every project in the registry: only ever on this test's own database
+            store.registry.write_engine.dispose()
+        _drop_database(database)
     assert _redis_keys(project) == []

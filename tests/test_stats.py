@@ -66,6 +66,16 @@ def test_run_keeps_history_and_a_rerun_replaces_its_as_of(spark, settings):
     assert rerun["tables"][lake.USER_STATS]["version"] != first["tables"][lake.USER_STATS]["version"]
 
 
+def test_cli_rejects_a_malformed_as_of(settings):
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    result = CliRunner().invoke(app, ["stats", "--as-of", "yesterday"])
+    assert result.exit_code == 2
+    assert "ISO-8601" in result.output and not lake.exists(settings, lake.USER_STATS)
+
+
 def test_run_without_interactions_says_what_is_missing(settings):
     with pytest.raises(FileNotFoundError, match="interactions.*ktrec ingest"):
         stats.run(settings, as_of=DAY1)
