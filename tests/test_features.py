@@ -137,6 +137,27 @@ def test_stats_and_profiles_materialize_online_as_of_the_logical_date(spark, set
     assert online["user_stats__n_interactions"][0] == 2
 
 
+def test_materialize_refuses_nanosecond_timestamps(settings):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _write_profiles(settings)
+    staged = lake.staging_dir(settings, lake.USER_PROFILES)
+    staged.mkdir()
+    lake.carry_over(settings, lake.USER_PROFILES, staged)
+    # What pyarrow writes from pandas by default: nanoseconds.
+    rows = pd.DataFrame({"entity_id": ["u3"], "profile_text": ["x"], "embedding": [[0.0, 0.0]], "source_hash": ["h"],
+                         "generator": ["g"], "event_timestamp": [pd.Timestamp(T2)], "created_timestamp": [pd.Timestamp(T2)]})
+    pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), staged / "part-ns.parquet")
+    lake.publish(settings, lake.USER_PROFILES, staged)
+
+    with pytest.raises(ValueError, match=r"profiles_user.*nanosecond.*part-ns.parquet:event_timestamp"):
+        materialize.run(settings, end=AFTER)
+    # Checked before anything is loaded: the good item profiles were not materialized either.
+    online = feature_reads.online_features(settings, entity="item", ids=["i1"], store=get_store(settings, apply=False))
+    assert online["item_profile__embedding"][0] is None
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
