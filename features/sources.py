@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from feast import FileSource
 from feast.data_source import DataSource
-from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
 
 from jobs import lake
 from jobs.settings import Settings, get_settings
@@ -37,6 +36,9 @@ def _lake_source(table: str, *, description: str, field_mapping: dict[str, str] 
         tags={"lake_table": table},
     )
     if SETTINGS.feast.offline_store == "spark":
+        # Imported here: the Spark source pulls in pyspark, which the embedded profile never needs.
+        from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
+
         return SparkSource(path=str(folder), file_format="parquet", **common)
     if SETTINGS.feast.offline_store == "duckdb":
         return FileSource(path=f"{folder}/**/*.parquet", **common)
