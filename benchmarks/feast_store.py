@@ -16,7 +16,7 @@ import os
 import statistics
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from jobs import lake
 from jobs.settings import DEFAULT_DATASET, REPO_ROOT, Settings
 
 REPORTS = REPO_ROOT / "benchmarks" / "reports"
-AS_OF = [datetime(1998, 1, 1, tzinfo=timezone.utc), datetime(1998, 4, 23, tzinfo=timezone.utc)]
+AS_OF = [datetime(1998, 1, 1, tzinfo=UTC), datetime(1998, 4, 23, tzinfo=UTC)]
 EMBED_DIM = 384
 TS = pa.timestamp("us", tz="UTC")
 
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         "interactions": len(events), "embedding_dim": EMBED_DIM, "training_examples": len(entity_df),
         "training_rows_with_user_profile": int(training["user_profile__embedding"].notna().sum()),
         "seconds": seconds, "online": online, "load_average": os.getloadavg(), "cpus": os.cpu_count(),
-        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     write_report(report)
     print(json.dumps(report, indent=2))
@@ -134,9 +134,9 @@ def write_report(report: dict) -> None:
     (REPORTS / "feast_store.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
         "# Feast feature store on MovieLens 100K (embedded: DuckDB offline, SQLite online)", "",
-        f"{report['users']} users, {report['items']} items, {report['interactions']} interactions, "
-        f"{report['embedding_dim']}-d profile embeddings at 2 as-of times; "
-        f"{report['cpus']} CPUs, load average {report['load_average'][0]:.1f} while measuring.", "",
+        (f"{report['users']} users, {report['items']} items, {report['interactions']} interactions, "
+         f"{report['embedding_dim']}-d profile embeddings at 2 as-of times; "
+         f"{report['cpus']} CPUs, load average {report['load_average'][0]:.1f} while measuring."), "",
         "| step | seconds |", "|---|---|",
         *[f"| {name} | {value} |" for name, value in report["seconds"].items()], "",
         "| online read | p50 ms | max ms | calls |", "|---|---|---|---|",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
@@ -58,10 +59,8 @@ def settings(as_json: bool = JsonOpt) -> None:
     emit(summary, as_json)
 
 
-def parse_time(value: str, option: str) -> "datetime":
+def parse_time(value: str, option: str) -> datetime:
     """An ISO-8601 time from the command line (naive = UTC), or a clear error."""
-    from datetime import datetime
-
     from jobs.lake import as_utc
 
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -104,7 +104,7 @@ def compute(spark: SparkSession, settings: Settings, *, as_of: datetime) -> dict
             f"lake table {lake.INTERACTIONS!r} does not exist under {settings.lake}; run `ktrec ingest` first"
         )
     interactions = spark.read.parquet(str(lake.table_path(settings, lake.INTERACTIONS)))
-    created = datetime.now(timezone.utc)  # bookkeeping only: which run wrote the row
+    created = datetime.now(UTC)  # bookkeeping only: which run wrote the row
     return {
         lake.USER_STATS: user_stats(interactions, as_of=as_of, created=created),
         lake.ITEM_STATS: item_stats(interactions, as_of=as_of, created=created),
