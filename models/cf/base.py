@@ -16,7 +16,8 @@ from torch import nn
 
 Batch = dict[str, torch.Tensor]
 """Keys: ``user`` [B], ``pos_item`` [B], ``neg_item`` [B] (or [B, N]); sequential models also get
-``history`` [B, L] (item index + 1, 0 = padding, most recent last) and ``history_len`` [B]."""
+``history`` [B, L] (item index + 1, 0 = padding, most recent last) and ``history_len`` [B].
+Which keys a model's training batches carry is named by its ``batch_kind`` (see models.data.BATCH_KINDS)."""
 
 
 @dataclass
@@ -42,6 +43,14 @@ class Recommender(nn.Module, ABC):
 
     #: True for models that read ``history`` instead of the user index (SASRec).
     sequential: bool = False
+    #: Training batches the model consumes (models.data.iter_batches): "pairwise" (user, pos_item,
+    #: neg_item [B] or [B, N]), "user_rows" (user only; the model reads rows of its training matrix),
+    #: "sequence" (history prefix, next item as pos_item, neg_item).
+    batch_kind: str = "pairwise"
+    #: Negatives per positive in "pairwise"/"sequence" batches (1 gives neg_item [B], N > 1 gives [B, N]).
+    n_negatives: int = 1
+    #: Longest history a sequential model reads (it sets this from its config).
+    max_len: int = 50
 
     def __init__(self, n_users: int, n_items: int) -> None:
         super().__init__()
