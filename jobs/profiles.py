@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def build_prompts(settings: Settings, *, entity: str, as_of: datetime, backend: Backend) -> list[Prompt]:
@@ -81,7 +81,7 @@ def _generate(backend: Backend, prompts: list[Prompt], *, settings: Settings,
 def _rows(prompts: list[Prompt], gens: list[Generation], vectors: np.ndarray, hashes: dict[str, str], *,
           generator: str, as_of: datetime) -> pa.Table:
     ok = [(p, g) for p, g in zip(prompts, gens) if g.ok]
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     return pa.table({
         "entity_id": [p.entity_id for p, _ in ok], "profile_text": [g.text for _, g in ok],
         "embedding": [v.tolist() for v in vectors], "source_hash": [hashes[p.entity_id] for p, _ in ok],

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.llm.base import Prompt  # noqa: E402
-from models.llm.hf_backend import HFBackend  # noqa: E402
+from models.llm.base import Prompt
+from models.llm.hf_backend import HFBackend
 
 STATE = {"fail_next": 0, "hang_marker": None, "served": 0, "errors_injected": 0, "hung": 0}
 LOCK = threading.Lock()

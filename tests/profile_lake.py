@@ -3,7 +3,7 @@ jobs/lake.py's columns and publishing through staging_dir → write → publish 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -15,7 +15,7 @@ TS = pa.timestamp("us", tz="UTC")
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def publish_items(settings: Settings, rows: list[dict]) -> None:

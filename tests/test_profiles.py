@@ -3,20 +3,19 @@ validation of bad generations, hostile catalogue text, PCA sidecar and the CLI."
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections import Counter
 
 import numpy as np
+import profile_lake
 import pyarrow.parquet as pq
 import pytest
+from profile_lake import AS_OF, utc
 
 from jobs import lake, profile_table
 from jobs import profiles as job
 from models.llm.base import Generation
 from models.llm.template_backend import TemplateBackend
-import profile_lake
-from profile_lake import AS_OF, EVENTS, utc
 
 
 class CountingTemplate(TemplateBackend):

@@ -70,7 +70,7 @@ class HFBackend:
     def _safe_batch(self, prompts: list[Prompt], texts: list[str], budget: int) -> list[Generation]:
         try:
             return self._batch(prompts, texts, budget)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - isolate the bad row, keep the batch
             if len(prompts) == 1:
                 return [failed(f"generate error: {type(exc).__name__}: {exc}")]
             log.warning("batch of %d failed (%s); retrying row by row", len(prompts), exc)

@@ -75,7 +75,7 @@ class VLLMBackend:
             return []
         try:
             outputs = self.llm.generate(inputs, params, use_tqdm=False)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - isolate the bad row, keep the batch
             if len(inputs) == 1:
                 return [failed(f"generate error: {type(exc).__name__}: {exc}")]
             log.warning("vLLM batch of %d failed (%s); retrying row by row", len(inputs), exc)
