@@ -6,11 +6,11 @@ with the ``event_ts <= as_of`` filter pushed down so no later event reaches a pr
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 
 from jobs import lake
@@ -18,42 +18,46 @@ from jobs.settings import Settings
 from models.llm.prompts import Rated
 
 
-def read_table(settings: Settings, name: str, *, columns: list[str] | None = None,
-               row_filter: ds.Expression | None = None) -> pd.DataFrame:
-    """A lake table as pandas (hive partitions such as ``event_date`` become columns)."""
+def read_arrow(settings: Settings, name: str, *, columns: list[str] | None = None,
+               row_filter: ds.Expression | None = None) -> pa.Table:
+    """A lake table as Arrow (hive partitions such as ``event_date`` become columns)."""
     path = lake.table_path(settings, name)
     if not path.exists():
         raise FileNotFoundError(f"lake table {name!r} does not exist at {path}; run `ktrec ingest` first")
-    dataset = ds.dataset(path.resolve(), format="parquet", partitioning="hive",
-                         exclude_invalid_files=True)
-    return dataset.to_table(columns=columns, filter=row_filter).to_pandas()
+    dataset = ds.dataset(path.resolve(), format="parquet", partitioning="hive")
+    return dataset.to_table(columns=columns, filter=row_filter)
 
 
-def _clean(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return None
-    return value.item() if hasattr(value, "item") else value
-
-
-def _records(df: pd.DataFrame, key: str) -> dict[str, dict[str, Any]]:
-    return {str(row[key]): {k: _clean(v) for k, v in row.items()} for row in df.to_dict("records")}
+def _records(table: pa.Table, key: str) -> dict[str, dict[str, Any]]:
+    # Arrow's own lists keep nullable integers as int/None (pandas would turn them into floats).
+    return {str(row[key]): row for row in table.to_pylist()}
 
 
 def load_items(settings: Settings) -> dict[str, dict[str, Any]]:
-    return _records(read_table(settings, lake.ITEMS, columns=lake.ITEM_COLUMNS), "item_id")
+    return _records(read_arrow(settings, lake.ITEMS, columns=lake.ITEM_COLUMNS), "item_id")
 
 
 def load_users(settings: Settings) -> dict[str, dict[str, Any]]:
     if not lake.exists(settings, lake.USERS):
         return {}
-    return _records(read_table(settings, lake.USERS, columns=lake.USER_COLUMNS), "user_id")
+    return _records(read_arrow(settings, lake.USERS, columns=lake.USER_COLUMNS), "user_id")
+
+
+def _ts_scalar(settings: Settings, as_of: datetime) -> pa.Scalar:
+    """``as_of`` typed like the stored event_ts (tz-aware UTC from Spark; naive UTC from some writers)."""
+    path = lake.table_path(settings, lake.INTERACTIONS)
+    if not path.exists():
+        raise FileNotFoundError(f"lake table {lake.INTERACTIONS!r} does not exist at {path}; run `ktrec ingest` first")
+    kind = ds.dataset(path.resolve(), format="parquet", partitioning="hive").schema.field("event_ts").type
+    stamp = pd.Timestamp(as_of).tz_convert("UTC")
+    return pa.scalar(stamp if kind.tz else stamp.tz_localize(None), type=kind)
 
 
 def load_histories(settings: Settings, *, as_of: datetime,
                    items: dict[str, dict[str, Any]]) -> dict[str, list[Rated]]:
     """Each user's rated items with event_ts <= as_of, most recent first, latest rating per item."""
-    events = read_table(settings, lake.INTERACTIONS, columns=["user_id", "item_id", "rating", "event_ts"],
-                        row_filter=ds.field("event_ts") <= pd.Timestamp(as_of))
+    events = read_arrow(settings, lake.INTERACTIONS, columns=["user_id", "item_id", "rating", "event_ts"],
+                        row_filter=ds.field("event_ts") <= _ts_scalar(settings, as_of)).to_pandas()
     events = (events.sort_values(["user_id", "event_ts", "item_id"], ascending=[True, False, True])
               .drop_duplicates(["user_id", "item_id"], keep="first"))
     histories: dict[str, list[Rated]] = {}

@@ -2,7 +2,8 @@
 
 A run adds one parquet file of newly generated rows to a new table version; every earlier file is
 carried over by hard link (:func:`jobs.lake.carry_over`), so history is kept and nothing is rewritten.
-Run sidecars (``failed.json``, ``pca.npz``) describe only the version they sit in and are not carried.
+Run sidecars (``_failed.json``, ``_pca.npz``; the underscore keeps parquet readers off them) describe
+only the version they sit in and are not carried.
 Timestamps are written in microseconds, UTC (Feast rejects nanoseconds).
 """
 
@@ -29,7 +30,9 @@ PROFILE_SCHEMA = pa.schema([
     ("created_timestamp", TS),
 ])
 assert PROFILE_SCHEMA.names == lake.PROFILE_COLUMNS
-FAILED_FILE = "failed.json"
+# Leading underscore: Spark, pyarrow and Feast readers of the folder skip these non-parquet files.
+FAILED_FILE = "_failed.json"
+PCA_FILE = "_pca.npz"
 
 
 def table_for(entity: str) -> str:

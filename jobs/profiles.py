@@ -6,7 +6,7 @@ model, prompt version, token allowance, embedder) → generate only entities who
 latest stored profile (all with ``full``) in batches, validating and retrying bad rows once
 (:mod:`models.llm.validate`) → embed the accepted texts → append them as a new table version with
 ``event_timestamp = as_of``. Rows that fail twice are never written: they are counted in the summary and
-listed in the version's ``failed.json``; having no profile with their hash, they are retried next run.
+listed in the version's ``_failed.json``; having no profile with their hash, they are retried next run.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def _pca_sidecar(settings: Settings, *, entity: str, new: pa.Table) -> dict[str,
     if len(vectors) <= settings.embed.pca_dim:
         log.warning("only %d profiles: too few to fit a %d-d PCA", len(vectors), settings.embed.pca_dim)
         return {}
-    return {"pca.npz": pca_bytes(fit_pca(np.stack(vectors), settings.embed.pca_dim))}
+    return {profile_table.PCA_FILE: pca_bytes(fit_pca(np.stack(vectors), settings.embed.pca_dim))}
 
 
 def run(settings: Settings, *, entity: str, backend: str | None = None, as_of: datetime, full: bool = False,

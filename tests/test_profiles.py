@@ -51,7 +51,7 @@ def test_user_profiles_follow_the_contract_and_as_of(lake_settings):
     assert (rows["event_timestamp"] == AS_OF).all()
     assert all(len(v) == 384 and abs(np.linalg.norm(v) - 1) < 1e-4 for v in rows["embedding"])
     u1 = rows.loc["u1", "profile_text"]
-    assert "female" in u1 and "18-24" in u1 and "student" in u1
+    assert "female" in u1 and "18-24" in u1 and "student" in u1 and "1990s (67%), 1940s (33%)" in u1
     assert "GoldenEye" not in u1 and "Toy Story" in u1  # GoldenEye was rated after as_of
     hacked = rows.loc["u2", "profile_text"]
     assert "<|im_start|>" not in hacked and "\x00" not in hacked and len(hacked) < 1500
@@ -112,7 +112,7 @@ def test_item_profiles_with_hostile_titles_and_pca(lake_settings):
     assert "<|im_" not in evil and "\x00" not in evil and len(evil) < 400
     from models.embed import load_pca
 
-    pca = load_pca(lake.table_path(lake_settings, lake.ITEM_PROFILES) / "pca.npz")
+    pca = load_pca(lake.table_path(lake_settings, lake.ITEM_PROFILES) / profile_table.PCA_FILE)
     assert pca["components"].shape == (3, 384) and pca["mean"].shape == (384,)
 
 
