@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -46,6 +47,22 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def parse_time(value: str, option: str) -> datetime:
+    """An ISO-8601 time from the command line (naive = UTC), or a clear error."""
+    from jobs.lake import as_utc
+
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except ValueError as err:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO-8601 time (e.g. 1998-04-22T00:00:00 or 1998-04-22)", param_hint=option
+        ) from err
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 @app.command()
 def settings(as_json: bool = JsonOpt) -> None:
     """Show the resolved settings (profile, KTREC_HOME and every derived location)."""
@@ -71,20 +88,20 @@ def _parse_map(text: str | None) -> dict[str, str]:
 @app.command()
 def ingest(
     source: Path = typer.Option(..., "--source", help="Dataset folder or log file to ingest."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="ml100k|ml1m|mlcsv|recbole|csv|jsonl|parquet (default: detected)."),
-    batch_date: Optional[str] = typer.Option(None, "--batch-date", help="Logical date of the batch, YYYY-MM-DD (default: today, UTC)."),
-    column_map: Optional[str] = typer.Option(None, "--map", help="Column mapping for generic logs: user_id=uid,item_id=iid,timestamp=ts,rating=r."),
+    fmt: str | None = typer.Option(None, "--format", help="ml100k|ml1m|mlcsv|recbole|csv|jsonl|parquet (default: detected)."),
+    batch_date: str | None = typer.Option(None, "--batch-date", help="Logical date of the batch, YYYY-MM-DD (default: today, UTC)."),
+    column_map: str | None = typer.Option(None, "--map", help="Column mapping for generic logs: user_id=uid,item_id=iid,timestamp=ts,rating=r."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Ingest interaction logs into the lake with Spark (partitioned by event_date, bad rows quarantined)."""
-    from datetime import date, datetime, timezone
+    from datetime import date, datetime
 
     from jobs.ingest import run
     from jobs.ingest_text import MissingColumnsError
     from jobs.settings import get_settings
 
     try:
-        day = date.fromisoformat(batch_date) if batch_date else datetime.now(timezone.utc).date()
+        day = date.fromisoformat(batch_date) if batch_date else datetime.now(UTC).date()
     except ValueError:
         fail(f"--batch-date must be YYYY-MM-DD, got {batch_date!r}", code=2)
     mapping = _parse_map(column_map)
@@ -106,7 +123,7 @@ app.add_typer(datasets_app, name="datasets")
 def datasets_download(
     name: str = typer.Argument(..., help="ml-100k | ml-1m | ml-latest-small"),
     dest: Path = typer.Option(..., "--dest", help="Folder to unpack into (creates DEST/NAME)."),
-    url: Optional[str] = typer.Option(None, "--url", help="Mirror URL of the zip archive."),
+    url: str | None = typer.Option(None, "--url", help="Mirror URL of the zip archive."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Download a public dataset, check its MD5 and unpack it (fails clearly without network)."""
@@ -119,24 +136,12 @@ def datasets_download(
     emit({"dataset": name, "path": str(path)}, as_json)
 
 
-def _parse_ts(value: Optional[str]):
-    from datetime import datetime, timezone
-
-    if value is None:
-        return datetime.now(timezone.utc)
-    try:
-        ts = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"--as-of must be an ISO timestamp such as 2024-01-31T00:00:00, not {value!r}", code=2)
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
-
-
 @app.command()
 def profiles(
     entity: str = typer.Option(..., "--entity", help="user or item."),
-    backend: Optional[str] = typer.Option(None, "--backend", help="template | transformers | vllm | openai "
+    backend: str | None = typer.Option(None, "--backend", help="template | transformers | vllm | openai "
                                           "(default: settings.llm.backend)."),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Use interactions up to this UTC time (default now)."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Use interactions up to this UTC time (default now)."),
     full: bool = typer.Option(False, "--full", help="Regenerate every profile, changed or not."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -147,7 +152,7 @@ def profiles(
     if entity not in ("user", "item"):
         fail(f"--entity must be user or item, not {entity!r}", code=2)
     try:
-        summary = job.run(get_settings(), entity=entity, backend=backend, as_of=_parse_ts(as_of), full=full,
+        summary = job.run(get_settings(), entity=entity, backend=backend, as_of=parse_time(as_of, "--as-of") if as_of else _utcnow(), full=full,
                           progress=not as_json)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
@@ -176,6 +181,35 @@ def models_prepare(
     started = time.perf_counter()
     path = prepare(get_settings(), name, force=force)
     emit({"model": name, "path": str(path), "seconds": round(time.perf_counter() - started, 2)}, as_json)
+
+
+@app.command()
+def stats(
+    as_of: str = typer.Option(..., "--as-of", help="As-of time (ISO-8601, UTC if naive): count events up to it."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Compute per-user and per-item interaction stats as of a time into the lake (user_stats, item_stats)."""
+    from jobs.settings import get_settings
+    from jobs.stats import run
+
+    moment = parse_time(as_of, "--as-of")
+    try:
+        summary = run(get_settings(), as_of=moment)
+    except FileNotFoundError as err:
+        fail(str(err))
+    emit(summary, as_json)
+
+
+@app.command()
+def materialize(
+    end: str = typer.Option(..., "--end", help="Materialize features up to this time (the run's logical date)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Register the features/ definitions in Feast and load the online store up to --end."""
+    from jobs.materialize import run
+    from jobs.settings import get_settings
+
+    emit(run(get_settings(), end=parse_time(end, "--end")), as_json)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -86,6 +86,8 @@ class EmbedSettings(BaseModel):
 
 
 class FeastSettings(BaseModel):
+    # Feast project name; it also prefixes every online-store key, so two projects never collide.
+    project: str = "ktrec"
     online_store: Literal["sqlite", "redis"] = "sqlite"
     offline_store: Literal["duckdb", "file", "spark"] = "duckdb"
     registry: Literal["file", "sql"] = "file"
