@@ -105,8 +105,8 @@ def definitions(settings: Settings) -> list[Any]:
 def nanosecond_columns(settings: Settings, table: str) -> list[str]:
     """``file:column`` for each timestamp column stored in nanoseconds in lake table ``table``.
 
-    Feast's Spark store cannot read them and its DuckDB/SQLite path silently truncates, so writers must use
-    microseconds (pyarrow writes pandas timestamps as nanoseconds unless cast). Only footers are read.
+    The lake contract is microseconds: Spark (Feast's servers offline store) refuses nanosecond parquet, and
+    pyarrow writes pandas timestamps as nanoseconds unless cast. Only the files' footers are read.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
