@@ -86,7 +86,15 @@ def main(argv: list[str] | None = None) -> int:
         "--examples", type=int, default=20_000, help="training examples for the kt_training read"
     )
     args = parser.parse_args(argv)
-    home = Path(tempfile.mkdtemp(prefix="ktrec-bench-feast-"))
+    with tempfile.TemporaryDirectory(prefix="ktrec-bench-feast-") as home:
+        report = measure(Path(home), examples=args.examples)
+    write_report(report)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def measure(home: Path, *, examples: int) -> dict:
+    """Run every step in a fresh KTREC_HOME ``home``; returns the report."""
     os.environ["KTREC_HOME"] = str(home)  # features/ reads the process settings
     from jobs.settings import get_settings
 
@@ -115,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         as_of=AS_OF[0],
         store=store,
     )
-    sample = events.sample(n=min(args.examples, len(events)), random_state=settings.seed)
+    sample = events.sample(n=min(examples, len(events)), random_state=settings.seed)
     entity_df = sample[["user_id", "item_id", "event_timestamp"]].reset_index(drop=True)
     training = timed(
         seconds,
@@ -151,9 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    write_report(report)
-    print(json.dumps(report, indent=2))
-    return 0
+    return report
 
 
 def write_report(report: dict) -> None:
