@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
@@ -55,6 +56,44 @@ def settings(as_json: bool = JsonOpt) -> None:
     summary = s.model_dump(mode="json") | {
         "root": str(s.root), "lake": str(s.lake), "mlflow_uri": s.mlflow_uri, "data_docs": str(s.data_docs),
     }
+    emit(summary, as_json)
+
+
+DateOpt = typer.Option(None, "--batch-date", formats=["%Y-%m-%d"], help="Batch date (YYYY-MM-DD).")
+
+
+def working(message: str) -> Any:
+    """A spinner on stderr while a long job runs (stdout stays clean for --json)."""
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
+
+
+@app.command()
+def validate(
+    batch_date: Optional[datetime] = DateOpt,
+    profiles: Optional[str] = typer.Option(None, "--profiles", help="Validate profiles_user|profiles_item instead: user|item."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Great Expectations gate on the lake (default: the latest ingested batch) or a profile table.
+
+    Builds Data Docs under KTREC_HOME/gx/data_docs; exits 1 listing every failed expectation.
+    """
+    from jobs import validate as job
+    from jobs.settings import get_settings
+
+    s = get_settings()
+    try:
+        with working("validating with Great Expectations"):
+            if profiles:
+                summary = job.validate_profiles(s, entity=profiles)
+            else:
+                summary = job.run(s, batch_date=batch_date.date() if batch_date else None)
+    except (job.ValidationFailed, ValueError) as err:
+        if as_json:
+            failures = [vars(f) for f in getattr(err, "failures", [])]
+            emit({"success": False, "error": str(err), "failures": failures}, True)
+        fail(str(err))
     emit(summary, as_json)
 
 
