@@ -97,6 +97,35 @@ def validate(
     emit(summary, as_json)
 
 
+@app.command()
+def split(
+    strategy: str = typer.Option("loo", "--strategy", help="loo (leave-last-out per user) | temporal (global time cut) | random."),
+    name: Optional[str] = typer.Option(None, "--name", help="Table name under lake/splits/ (default: the strategy)."),
+    seed: int = typer.Option(2024, "--seed", help="Seed of the random split's hash."),
+    k_core: int = typer.Option(0, "--k-core", min=0, help="Keep only users and items with >= K interactions (0: off)."),
+    min_rating: Optional[float] = typer.Option(None, "--min-rating", help="Implicit positives: keep rating >= R."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Split the lake's interactions into train/valid/test (lake table splits/NAME with meta.json).
+
+    Duplicate (user, item) pairs are collapsed to their latest event, then --min-rating and --k-core are
+    applied, then the split; valid/test rows whose user or item is absent from train are dropped.
+    """
+    from jobs import split as job
+    from jobs.settings import get_settings
+
+    try:
+        with working(f"splitting interactions ({strategy})"):
+            result = job.run(get_settings(), strategy=strategy, name=name, seed=seed, k_core=k_core,
+                             min_rating=min_rating)
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    meta = result["meta"]
+    emit({"table": result["table"], **meta["counts"], "density": meta["density"],
+          "dropped_cold": meta["dropped_cold"], "train_end": meta["train_end"], "seconds": result["seconds"]}
+         | ({"meta": meta} if as_json else {}), as_json)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -115,3 +115,47 @@ def test_cli_exits_non_zero_on_a_bad_batch(spark, settings):
     result = CliRunner().invoke(app, ["validate", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output.strip().splitlines()[-1])["success"] is True
+
+
+def _profiles(n: int = 4, dim: int = 3) -> list[tuple]:
+    v1, v2 = _late(-10), _late(-1)
+    return [
+        (f"u{e}", f"User {e} likes dramas.", [0.1 * e] * dim, f"h{e}{k}", "template:none:v1", ts, ts)
+        for e in range(n) for k, ts in enumerate((v1, v2))
+    ]
+
+
+BAD_PROFILES = {
+    "blank_text": (lambda rows: rows[:1] + [(rows[1][0], "  ", *rows[1][2:])] + rows[2:],
+                   "expect_column_values_to_match_regex on profile_text"),
+    "ragged_embedding": (lambda rows: rows[:-1] + [(*rows[-1][:2], [0.5] * 5, *rows[-1][3:])],
+                         "expect_column_unique_value_count_to_be_between on embedding_dim"),
+    "duplicate_version": (lambda rows: rows + rows[:1],
+                          "expect_compound_columns_to_be_unique on entity_id, event_timestamp"),
+    "null_generator": (lambda rows: [(*rows[0][:4], None, *rows[0][5:])] + rows[1:],
+                       "expect_column_values_to_not_be_null on generator"),
+}
+
+
+def test_profiles_pass_and_cli_reports(spark, settings):
+    from jobs.cli import app
+    from jobs.validate import validate_profiles
+
+    write_table(spark, settings, name=lake.USER_PROFILES, ddl=lake.PROFILES_SCHEMA, rows=_profiles())
+    summary = validate_profiles(settings, entity="user")
+    assert summary["success"] and set(summary["suites"]) == {"profiles_user", "profiles_user_schema"}
+    with pytest.raises(ValueError, match="entity"):
+        validate_profiles(settings, entity="movie")
+    result = CliRunner().invoke(app, ["validate", "--profiles", "item", "--json"])
+    assert result.exit_code == 1 and "profiles_item" in result.output  # never written
+
+
+@pytest.mark.parametrize("kind", list(BAD_PROFILES))
+def test_bad_profiles_fail_naming_the_expectation(spark, settings, kind):
+    from jobs.validate import validate_profiles
+
+    breakage, expected = BAD_PROFILES[kind]
+    write_table(spark, settings, name=lake.ITEM_PROFILES, ddl=lake.PROFILES_SCHEMA, rows=breakage(_profiles()))
+    with pytest.raises(ValidationFailed) as failed:
+        validate_profiles(settings, entity="item")
+    assert expected in str(failed.value) and len(failed.value.failures) == 1, str(failed.value)
