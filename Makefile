@@ -17,6 +17,7 @@ test: install  ## the whole test suite (real Spark, GE, Feast, MLflow, Airflow, 
 bench: install  ## benchmarks; reports under benchmarks/reports/
 	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.kt_gain
+	$(BIN)/python -m benchmarks.feast_store
 
 clean:
 	rm -rf .ktrec
