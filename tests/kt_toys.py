@@ -107,3 +107,33 @@ def toy_profiles(n: int, dim: int = 16, seed: int = 1, groups: bool = True) -> P
     base = rng.normal(size=(2, dim)) if groups else None
     emb = np.stack([base[i % 2] + 0.1 * rng.normal(size=dim) if groups else rng.normal(size=dim) for i in range(n)])
     return ProfileTargets(torch.tensor(emb, dtype=torch.float32), torch.ones(n, dtype=torch.bool))
+
+
+def write_toy_split(settings, name: str = "toy", n_users: int = 30, n_items: int = 40, per_user: int = 8):
+    """A tiny split table in the lake (SPLIT_COLUMNS + meta.json): each user's last two events are
+    valid and test. Returns the table path."""
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    import pandas as pd
+
+    from jobs.lake import publish, split_table, staging_dir
+
+    data = toy_train(n_users, n_items, per_user)
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    rows = []
+    for u, seq in enumerate(data.sequences):
+        for pos, item in enumerate(seq):
+            split = "train" if pos < per_user - 2 else ("valid" if pos == per_user - 2 else "test")
+            rows.append((f"u{u}", f"i{item}", 4.0, start + timedelta(hours=u * per_user + pos), split))
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "event_ts", "split"])
+    frame["event_ts"] = frame["event_ts"].astype("datetime64[us, UTC]")
+    staged = staging_dir(settings, split_table(name))
+    staged.mkdir(parents=True)
+    frame.to_parquet(staged / "part-0.parquet", index=False)
+    counts = frame["split"].value_counts().to_dict()
+    meta = {"name": name, "strategy": "loo", "seed": 0, "k_core": 0, "min_rating": None,
+            "counts": {**counts, "users": n_users, "items": n_items},
+            "train_end": frame.loc[frame["split"] == "train", "event_ts"].max().isoformat()}
+    (staged / "meta.json").write_text(json.dumps(meta))
+    return publish(settings, split_table(name), staged)
