@@ -137,3 +137,26 @@ def write_toy_split(settings, name: str = "toy", n_users: int = 30, n_items: int
             "train_end": frame.loc[frame["split"] == "train", "event_ts"].max().isoformat()}
     (staged / "meta.json").write_text(json.dumps(meta))
     return publish(settings, split_table(name), staged)
+
+
+def write_toy_profiles(settings, *, entity: str, rows: list[tuple[str, list[float], str, str]]):
+    """A profile table (PROFILE_COLUMNS) from (entity_id, embedding, generator, event_timestamp ISO) rows."""
+    from datetime import datetime, timezone
+
+    import pandas as pd
+
+    from jobs.lake import ITEM_PROFILES, USER_PROFILES, publish, staging_dir
+
+    name = USER_PROFILES if entity == "user" else ITEM_PROFILES
+    frame = pd.DataFrame({
+        "entity_id": [r[0] for r in rows], "profile_text": [f"profile of {r[0]}" for r in rows],
+        "embedding": [list(map(float, r[1])) for r in rows], "source_hash": ["h"] * len(rows),
+        "generator": [r[2] for r in rows], "event_timestamp": pd.to_datetime([r[3] for r in rows], utc=True),
+        "created_timestamp": [datetime(2025, 1, 1, tzinfo=timezone.utc)] * len(rows),
+    })
+    for col in ("event_timestamp", "created_timestamp"):
+        frame[col] = frame[col].astype("datetime64[us, UTC]")
+    staged = staging_dir(settings, name)
+    staged.mkdir(parents=True)
+    frame.to_parquet(staged / "part-0.parquet", index=False)
+    return publish(settings, name, staged)

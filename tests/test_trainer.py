@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kt_toys import TOY_MODELS, toy_profiles, write_toy_split
+from kt_toys import TOY_MODELS, toy_profiles, write_toy_profiles, write_toy_split
 from models.data import load_split
 from models.scenario import ScenarioError, parse_scenario
 from models.trainer import Trainer, evaluate_split
@@ -81,3 +81,60 @@ def test_model_errors_stop_the_run_before_training(split):
     ]}, models=TOY_MODELS)
     with pytest.raises(ScenarioError, match="unknown layer 'tower'"):
         _trainer(split).run(scenario)
+
+
+def _toy_profile_rows(n: int, generator: str, when: str, groups: bool = True):
+    emb = toy_profiles(n, groups=groups).embeddings.tolist()
+    return [(f"u{i}", emb[i], generator, when) for i in range(n)]
+
+
+def test_train_job_writes_metrics_model_and_scenario_that_reload(settings, tmp_path):
+    import json
+
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    from jobs.train import load_model, run
+
+    write_toy_split(settings)
+    # Before train_end (2024-01-01 + < 240 h): used. After it: a future version that must be ignored.
+    rows = _toy_profile_rows(30, "template:none:v1", "2024-01-01T00:00:00Z")
+    rows += [(f"u{i}", [9.0] * 16, "template:none:v2", "2031-01-01T00:00:00Z") for i in range(30)]
+    write_toy_profiles(settings, entity="user", rows=rows)
+    path = tmp_path / "kt.yaml"
+    path.write_text(yaml.safe_dump(KT_SCENARIO))
+    summary = run(settings, scenario=path, split="toy", seed=3, epochs=4, models=TOY_MODELS, progress=False)
+    assert summary["variant"] == "kt" and summary["model"] == "toymf"
+    assert summary["profile_version"]["user"]["generators"] == ["template:none:v1"]
+    assert summary["profile_version"]["user"]["coverage"] == 1.0
+    metrics = json.loads(open(summary["metrics_path"]).read())
+    assert metrics["protocol"] == "full" and metrics["test"]["metrics"] == summary["metrics"]
+    assert len(metrics["history"]) == 4  # --epochs 4 shared by the two stages
+    per_user = pd.read_parquet(f"{summary['run_dir']}/per_user_test.parquet")
+    assert len(per_user) == metrics["test"]["n_users"]
+    assert per_user["ndcg_at_10"].mean() == pytest.approx(summary["metrics"]["ndcg_at_10"])
+    model = load_model(summary["run_dir"], models=TOY_MODELS)
+    split = load_split(settings.lake / "splits" / "toy")
+    assert evaluate_split(model, split, "test").metrics == summary["metrics"]
+    replay = parse_scenario(yaml.safe_load(open(summary["scenario_path"])), models=TOY_MODELS)
+    assert [type(c) for c in replay.commands] == [type(c) for c in parse_scenario(KT_SCENARIO).commands]
+    assert not list(settings.runs_dir.glob(".*tmp"))
+    assert np.isfinite(metrics["seconds_per_epoch"])
+
+
+def test_train_job_errors_are_clear(settings, tmp_path):
+    import yaml
+
+    from jobs.train import run
+
+    path = tmp_path / "kt.yaml"
+    path.write_text(yaml.safe_dump(KT_SCENARIO))
+    with pytest.raises(FileNotFoundError, match="split 'nope' does not exist"):
+        run(settings, scenario=path, split="nope", seed=1, models=TOY_MODELS)
+    write_toy_split(settings)
+    with pytest.raises(FileNotFoundError, match="ktrec profiles --entity user"):
+        run(settings, scenario=path, split="toy", seed=1, models=TOY_MODELS)
+    write_toy_profiles(settings, entity="user", rows=_toy_profile_rows(30, "template:x:v1", "2030-01-01T00:00:00Z"))
+    with pytest.raises(LookupError, match="no user profiles with event_timestamp <="):
+        run(settings, scenario=path, split="toy", seed=1, models=TOY_MODELS)
