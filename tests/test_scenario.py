@@ -107,3 +107,27 @@ def test_a_valid_scenario_passes_the_model_checks():
     scenario = _parse(INIT, {"reduce_dim": {"dim": 8}}, {"set_kt": {"layer": "user_embedding"}}, TRAIN,
                       {"remove_kt": {}}, {"freeze": ["user_*"]}, TRAIN)
     _check(scenario, ToyMF(30, 40, embedding_size=8))
+
+
+@pytest.fixture(scope="module")
+def toy_split(tmp_path_factory):
+    from jobs.settings import Settings
+    from kt_toys import write_toy_split
+    from models.data import load_split
+
+    return load_split(write_toy_split(Settings(home=tmp_path_factory.mktemp("home"))))
+
+
+@pytest.mark.parametrize("path", sorted(CONF.glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_conf_scenario_passes_all_checks_on_its_model(path, toy_split):
+    from kt_toys import toy_profiles
+    from models.cf import MODELS
+    from models.trainer import Trainer
+
+    scenario = load_scenario(path, models=MODELS)
+    assert scenario.name == f"{path.parent.name}-{path.stem}"
+    assert scenario.variant == ("kt" if path.name == "kt.yaml" else "baseline")
+    split = toy_split
+    trainer = Trainer(data=split, profiles={"user": toy_profiles(split.n_users), "item": toy_profiles(split.n_items)},
+                      seed=0, progress=False)
+    trainer.check(scenario, trainer.build(scenario.model))
