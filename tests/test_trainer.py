@@ -138,3 +138,33 @@ def test_train_job_errors_are_clear(settings, tmp_path):
     write_toy_profiles(settings, entity="user", rows=_toy_profile_rows(30, "template:x:v1", "2030-01-01T00:00:00Z"))
     with pytest.raises(LookupError, match="no user profiles with event_timestamp <="):
         run(settings, scenario=path, split="toy", seed=1, models=TOY_MODELS)
+
+
+def test_ktrec_train_cli_end_to_end(settings, tmp_path):
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+    from jobs.train import load_model
+
+    write_toy_split(settings)
+    emb = toy_profiles(40).embeddings.tolist()
+    write_toy_profiles(settings, entity="item",
+                       rows=[(f"i{i}", emb[i], "template:none:v1", "2023-12-31T00:00:00Z") for i in range(40)])
+    path = tmp_path / "bpr-kt.yaml"
+    path.write_text(yaml.safe_dump({"name": "bpr-kt", "commands": [
+        {"init_model": {"name": "bpr", "config": {"embedding_dim": 8}}},
+        {"set_kt": {"layer": "item_embedding", "side": "item", "loss": "cosine", "alpha": 0.5}},
+        {"train": {"epochs": 1, "lr": 0.01, "batch_size": 64}}, {"remove_kt": {}},
+        {"train": {"epochs": 1, "lr": 0.01, "batch_size": 64}}]}))
+    result = CliRunner().invoke(app, ["train", "--scenario", str(path), "--split", "toy", "--seed", "5", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["model"] == "bpr" and summary["variant"] == "kt" and 0 <= summary["metrics"]["ndcg_at_10"] <= 1
+    model = load_model(summary["run_dir"])
+    split = load_split(settings.lake / "splits" / "toy")
+    assert evaluate_split(model, split, "test").metrics == pytest.approx(summary["metrics"])
+    bad = CliRunner().invoke(app, ["train", "--scenario", str(path), "--split", "missing", "--json"])
+    assert bad.exit_code == 1 and "split 'missing' does not exist" in bad.output
