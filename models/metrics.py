@@ -38,16 +38,12 @@ class EvalResult:
     per_user: dict[str, np.ndarray]  # metric key -> [U], aligned with users
 
     @property
-    def prefix(self) -> str:
-        return "" if self.protocol == "full" else self.protocol.replace("-", "") + "_"
-
-    @property
     def metrics(self) -> dict[str, float]:
         """Mean over users, keyed ``<prefix><metric>_at_<k>``."""
         return {key: float(values.mean()) if len(values) else 0.0 for key, values in self.per_user.items()}
 
     def to_dict(self) -> dict:
-        return {"protocol": self.protocol, "n_users": int(len(self.users)), "metrics": self.metrics}
+        return {"protocol": self.protocol, "n_users": len(self.users), "metrics": self.metrics}
 
 
 def metric_key(metric: str, k: int, protocol: str = "full") -> str:
@@ -66,7 +62,7 @@ def evaluate(
     ``data`` gives the item count (and, for sequential models, the default histories: train sequences;
     pass ``histories=split.histories("test")`` when evaluating test so valid items are in the history).
     """
-    ks = tuple(sorted(set(int(k) for k in ks)))
+    ks = tuple(sorted({int(k) for k in ks}))
     if not ks or ks[0] < 1:
         raise ValueError(f"ks must be positive integers, got {ks}")
     if sampled_negatives is not None and sampled_negatives < 1:

@@ -7,7 +7,7 @@ the lake's string ids map to them through ``user_ids`` / ``item_ids``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import scipy.sparse as sp
@@ -71,3 +71,33 @@ class Recommender(nn.Module, ABC):
     @abstractmethod
     def full_sort_predict(self, batch: Batch) -> torch.Tensor:
         """Scores [B, n_items] for every item, for the users in ``batch['user']``."""
+
+
+def make_config(config_class: type, values: dict):
+    """Build a model's config dataclass, rejecting unknown keys with the list of valid ones."""
+    valid = sorted(f.name for f in fields(config_class))
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown config keys {unknown} for {config_class.__name__}; valid keys: {valid}")
+    return config_class(**values)
+
+
+def require_positive(config, *names: str) -> None:
+    """``__post_init__`` helper: each named field must be > 0."""
+    for name in names:
+        if not getattr(config, name) > 0:
+            raise ValueError(f"{type(config).__name__}.{name} must be > 0, got {getattr(config, name)!r}")
+
+
+def require_range(config, name: str, low: float, high: float) -> None:
+    """``__post_init__`` helper: ``low <= field <= high``."""
+    value = getattr(config, name)
+    if not low <= value <= high:
+        raise ValueError(f"{type(config).__name__}.{name} must be in [{low}, {high}], got {value!r}")
+
+
+def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
+    """Mean ``-log σ(pos - neg)``; pos [B], neg [B] or [B, N] (averaged over the N negatives)."""
+    if neg_scores.dim() == 2:
+        pos_scores = pos_scores.unsqueeze(1)
+    return -torch.nn.functional.logsigmoid(pos_scores - neg_scores).mean()
