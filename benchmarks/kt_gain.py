@@ -41,6 +41,7 @@ MODELS = ("bpr", "lightgcn", "neumf", "multvae", "simplex", "sasrec")
 REPORTS = REPO_ROOT / "benchmarks" / "reports"
 CONF = REPO_ROOT / "conf"
 SPARSE_MAX = 20
+METRICS = ("ndcg_at_10", "recall_at_10")
 
 
 def prepare(settings: Settings, *, splits: list[str]) -> dict:
@@ -58,55 +59,59 @@ def prepare(settings: Settings, *, splits: list[str]) -> dict:
     return summary
 
 
-def run_grid(settings: Settings, *, models: list[str], splits: list[str], seeds: int, epochs: int | None,
-             generator: str | None, out_dir: Path) -> list[dict]:
-    """Every split × model × variant × seed through jobs.train.run; one summary row each."""
+def run_grid(settings: Settings, *, models: list[str], splits: list[str], variants: list[str], seeds: int,
+             epochs: int | None, generator: str | None, out_dir: Path) -> list[dict]:
+    """Every split × model × variant (conf/<model>/<variant>.yaml) × seed through jobs.train.run."""
     from tqdm import tqdm
 
     from jobs.train import run
 
-    jobs = [(s, m, v, seed) for s in splits for m in models for v in ("baseline", "kt") for seed in range(seeds)]
+    jobs = [(s, m, v, seed) for s in splits for m in models for seed in range(seeds) for v in variants
+            if (CONF / m / f"{v}.yaml").is_file()]
     rows = []
     for split, model, variant, seed in tqdm(jobs, desc="kt_gain"):
         started = time.perf_counter()
         summary = run(settings, scenario=CONF / model / f"{variant}.yaml", split=split, seed=seed, epochs=epochs,
                       generator=generator, output_dir=out_dir / f"{split}-{model}-{variant}-s{seed}", progress=False)
-        rows.append({**summary, "wall_seconds": time.perf_counter() - started})
+        rows.append({**summary, "variant": variant, "wall_seconds": time.perf_counter() - started})
         log.info("%s %s %s seed %d: ndcg@10 %.4f", split, model, variant, seed, summary["metrics"]["ndcg_at_10"])
     return rows
 
 
 def compare(settings: Settings, rows: list[dict]) -> list[dict]:
-    """Per split × model: means, gains and paired tests over users (all users and the sparse slice)."""
+    """Per split × model × variant: means over seeds and, against the baseline, the relative gain and a
+    paired t-test over users (per-user values averaged over seeds), also on the sparse-user slice."""
     from models.metrics import paired_ttest
 
     frame = pd.DataFrame(rows)
     out = []
     for (split, model), group in frame.groupby(["split", "model"], sort=False):
         sparse = _sparse_users(settings, split)
-        entry = {"split": split, "model": model, "seeds": int(group["seed"].nunique())}
-        per_user = {}
-        for variant, runs in group.groupby("variant"):
-            for metric in ("ndcg_at_10", "recall_at_10"):
+        per_user, entries = {}, {}
+        for variant, runs in group.groupby("variant", sort=False):
+            entry = entries[variant] = {"split": split, "model": model, "variant": variant,
+                                        "seeds": int(runs["seed"].nunique()),
+                                        "seconds_per_epoch": float(runs["seconds_per_epoch"].mean())}
+            for metric in METRICS:
                 values = [r[metric] for r in runs["metrics"]]
-                entry[f"{variant}_{metric}_mean"], entry[f"{variant}_{metric}_std"] = float(np.mean(values)), float(np.std(values))
-            entry[f"{variant}_seconds_per_epoch"] = float(runs["seconds_per_epoch"].mean())
+                entry[f"{metric}_mean"], entry[f"{metric}_std"] = float(np.mean(values)), float(np.std(values))
             users = [pd.read_parquet(Path(d) / "per_user_test.parquet").set_index("user_id") for d in runs["run_dir"]]
             per_user[variant] = sum(users) / len(users)
-        if {"baseline", "kt"} <= per_user.keys():
-            base, kt = per_user["baseline"].align(per_user["kt"], join="inner", axis=0)
-            for metric in ("ndcg_at_10", "recall_at_10"):
-                b = entry[f"baseline_{metric}_mean"]
-                entry[f"gain_{metric}"] = (entry[f"kt_{metric}_mean"] - b) / b if b else float("nan")
-                entry[f"ttest_{metric}"] = paired_ttest(kt[metric].to_numpy(), base[metric].to_numpy())
-            mask = base.index.isin(sparse)
+        base = per_user.get("baseline")
+        for variant, entry in entries.items():
+            if base is None or variant == "baseline":
+                continue
+            b, k = base.align(per_user[variant], join="inner", axis=0)
+            for metric in METRICS:
+                ref = entries["baseline"][f"{metric}_mean"]
+                entry[f"gain_{metric}"] = (entry[f"{metric}_mean"] - ref) / ref if ref else float("nan")
+                entry[f"ttest_{metric}"] = paired_ttest(k[metric].to_numpy(), b[metric].to_numpy())
+            mask = b.index.isin(sparse)
             if mask.sum() > 2:
-                entry["sparse_users"] = int(mask.sum())
-                entry["sparse_baseline_ndcg_at_10"] = float(base["ndcg_at_10"][mask].mean())
-                entry["sparse_kt_ndcg_at_10"] = float(kt["ndcg_at_10"][mask].mean())
-                entry["sparse_ttest_ndcg_at_10"] = paired_ttest(kt["ndcg_at_10"][mask].to_numpy(),
-                                                                base["ndcg_at_10"][mask].to_numpy())
-        out.append(entry)
+                entry["sparse"] = {"users": int(mask.sum()), "baseline_ndcg_at_10": float(b["ndcg_at_10"][mask].mean()),
+                                   "ndcg_at_10": float(k["ndcg_at_10"][mask].mean()),
+                                   "ttest": paired_ttest(k["ndcg_at_10"][mask].to_numpy(), b["ndcg_at_10"][mask].to_numpy())}
+        out.extend(entries.values())
     return out
 
 
@@ -122,7 +127,9 @@ def _sparse_users(settings: Settings, split: str) -> set[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--variants", default="baseline,kt", help="scenario stems under conf/<model>/")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (timings comparable)")
     parser.add_argument("--splits", default="loo,random")
     parser.add_argument("--epochs", type=int, default=None, help="total epochs per run (default: the conf's)")
     parser.add_argument("--home", type=Path, default=REPO_ROOT / ".ktrec" / "bench-kt")
@@ -133,12 +140,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", default="kt_gain", help="report file stem under benchmarks/reports/")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    import torch
+
+    torch.set_num_threads(args.threads)
     settings = Settings(home=args.home)
     models, splits = args.models.split(","), args.splits.split(",")
     started = time.perf_counter()
     prepared = prepare(settings, splits=splits) if args.prepare else None
-    rows = run_grid(settings, models=models, splits=splits, seeds=args.seeds, epochs=args.epochs,
-                    generator=args.generator, out_dir=settings.runs_dir / "kt_gain")
+    rows = run_grid(settings, models=models, splits=splits, variants=args.variants.split(","), seeds=args.seeds,
+                    epochs=args.epochs, generator=args.generator, out_dir=settings.runs_dir / "kt_gain")
     report = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "prepared": prepared, "results": compare(settings, rows),
               "runs": [{k: r[k] for k in ("split", "model", "variant", "seed", "metrics", "seconds_per_epoch",

@@ -20,38 +20,37 @@ def write_report(report: dict, out_dir: Path, *, stem: str = "kt_gain") -> dict[
     return {k: str(v) for k, v in paths.items()}
 
 
-def _pm(entry: dict, variant: str, metric: str) -> str:
-    mean, std = entry.get(f"{variant}_{metric}_mean"), entry.get(f"{variant}_{metric}_std")
-    return "–" if mean is None else f"{mean:.4f} ± {std:.4f}"
+def _pm(entry: dict, metric: str) -> str:
+    return f"{entry[f'{metric}_mean']:.4f} ± {entry[f'{metric}_std']:.4f}"
 
 
 def _gain(entry: dict, metric: str) -> str:
     gain, test = entry.get(f"gain_{metric}"), entry.get(f"ttest_{metric}")
-    return "–" if gain is None else f"{gain:+.1%} (p={test['p']:.3g})"
+    return "–" if gain is None else f"{gain:+.1%} (p={test['p']:.2g})"
 
 
 def markdown(report: dict, *, notes: Path | None = None) -> str:
     s = report["settings"]
     lines = [
         "# KT gain: baseline vs LLM-KT, ml-100k", "",
-        f"Settings: models `{s['models']}`, splits `{s['splits']}`, seeds {s['seeds']}, epochs "
-        f"{s['epochs'] or 'from conf'}, profiles generator `{s['generator'] or 'latest of any'}`, "
-        f"lake `{s['home']}`. Full ranking, train (+valid for test) items masked. Total {report['seconds']:.0f} s.",
+        f"Settings: models `{s['models']}`, splits `{s['splits']}`, variants `{s['variants']}`, seeds {s['seeds']}, "
+        f"epochs {s['epochs'] or 'from conf'}, torch threads {s['threads']}, profiles generator "
+        f"`{s['generator'] or 'latest of any'}`, lake `{s['home']}`. Test split, full ranking (train + valid "
+        f"items masked). Gains are relative to the baseline; p from a paired t-test over users (per-user "
+        f"values averaged over seeds). Sparse users: ≤ 20 training interactions. Total {report['seconds']:.0f} s.",
         "",
-        "| split | model | NDCG@10 baseline | NDCG@10 KT | gain (paired t over users) | Recall@10 baseline "
-        "| Recall@10 KT | gain | sparse users NDCG@10 base → KT (p) | s/epoch base / KT |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| split | model | variant | NDCG@10 | gain (p) | Recall@10 | gain (p) | sparse users NDCG@10 base → variant (n, p) "
+        "| s/epoch |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for e in report["results"]:
         sparse = "–"
-        if "sparse_users" in e:
-            sparse = (f"{e['sparse_baseline_ndcg_at_10']:.4f} → {e['sparse_kt_ndcg_at_10']:.4f} "
-                      f"(n={e['sparse_users']}, p={e['sparse_ttest_ndcg_at_10']['p']:.3g})")
+        if "sparse" in e:
+            sp = e["sparse"]
+            sparse = f"{sp['baseline_ndcg_at_10']:.4f} → {sp['ndcg_at_10']:.4f} (n={sp['users']}, p={sp['ttest']['p']:.2g})"
         lines.append(
-            f"| {e['split']} | {e['model']} | {_pm(e, 'baseline', 'ndcg_at_10')} | {_pm(e, 'kt', 'ndcg_at_10')} "
-            f"| {_gain(e, 'ndcg_at_10')} | {_pm(e, 'baseline', 'recall_at_10')} | {_pm(e, 'kt', 'recall_at_10')} "
-            f"| {_gain(e, 'recall_at_10')} | {sparse} "
-            f"| {e.get('baseline_seconds_per_epoch', 0):.2f} / {e.get('kt_seconds_per_epoch', 0):.2f} |")
+            f"| {e['split']} | {e['model']} | {e['variant']} | {_pm(e, 'ndcg_at_10')} | {_gain(e, 'ndcg_at_10')} "
+            f"| {_pm(e, 'recall_at_10')} | {_gain(e, 'recall_at_10')} | {sparse} | {e['seconds_per_epoch']:.2f} |")
     if report.get("peer"):
         lines += ["", "## Peer: RecBole 1.2.1 on the same split files", "",
                   "| split | model | NDCG@10 | Recall@10 | s/epoch | note |", "|---|---|---|---|---|---|"]
@@ -71,13 +70,18 @@ def bar_chart(results: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    labels = [f"{e['model']}\n{e['split']}" for e in results]
-    x = np.arange(len(results))
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(results)), 4))
-    for offset, variant in ((-0.2, "baseline"), (0.2, "kt")):
-        means = [e.get(f"{variant}_ndcg_at_10_mean", np.nan) for e in results]
-        stds = [e.get(f"{variant}_ndcg_at_10_std", 0.0) for e in results]
-        ax.bar(x + offset, means, 0.4, yerr=stds, capsize=3, label=variant)
+    groups = list(dict.fromkeys((e["split"], e["model"]) for e in results))
+    variants = list(dict.fromkeys(e["variant"] for e in results))
+    by_key = {(e["split"], e["model"], e["variant"]): e for e in results}
+    labels = [f"{model}\n{split}" for split, model in groups]
+    x = np.arange(len(groups))
+    width = 0.8 / len(variants)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(groups)), 4))
+    for i, variant in enumerate(variants):
+        found = [by_key.get((*g, variant)) for g in groups]
+        means = [e["ndcg_at_10_mean"] if e else np.nan for e in found]
+        stds = [e["ndcg_at_10_std"] if e else 0.0 for e in found]
+        ax.bar(x - 0.4 + width * (i + 0.5), means, width, yerr=stds, capsize=3, label=variant)
     ax.set_xticks(x, labels, fontsize=8)
     ax.set_ylabel("test NDCG@10 (full ranking)")
     ax.set_title("LLM-KT vs baseline, mean ± std over seeds")
