@@ -60,22 +60,36 @@ def prepare(settings: Settings, *, splits: list[str]) -> dict:
 
 
 def run_grid(settings: Settings, *, models: list[str], splits: list[str], variants: list[str], seeds: int,
-             epochs: int | None, generator: str | None, out_dir: Path) -> list[dict]:
-    """Every split × model × variant (conf/<model>/<variant>.yaml) × seed through jobs.train.run."""
+             epochs: int | None, generator: str | None, out_dir: Path, workers: int = 1,
+             threads: int = 1) -> list[dict]:
+    """Every split × model × variant (conf/<model>/<variant>.yaml) × seed through jobs.train.run,
+    ``workers`` runs at a time (separate processes, ``threads`` torch threads each)."""
+    from concurrent.futures import ProcessPoolExecutor
+
     from tqdm import tqdm
+
+    grid = [dict(split=s, model=m, variant=v, seed=seed, epochs=epochs, generator=generator, threads=threads,
+                 out_dir=out_dir) for s in splits for m in models for seed in range(seeds) for v in variants
+            if (CONF / m / f"{v}.yaml").is_file()]
+    if workers <= 1:
+        return [_one_run(settings, **job) for job in tqdm(grid, desc="kt_gain")]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_one_run, settings, **job) for job in grid]
+        return [f.result() for f in tqdm(futures, desc="kt_gain")]
+
+
+def _one_run(settings: Settings, *, split: str, model: str, variant: str, seed: int, epochs: int | None,
+             generator: str | None, threads: int, out_dir: Path) -> dict:
+    import torch
 
     from jobs.train import run
 
-    jobs = [(s, m, v, seed) for s in splits for m in models for seed in range(seeds) for v in variants
-            if (CONF / m / f"{v}.yaml").is_file()]
-    rows = []
-    for split, model, variant, seed in tqdm(jobs, desc="kt_gain"):
-        started = time.perf_counter()
-        summary = run(settings, scenario=CONF / model / f"{variant}.yaml", split=split, seed=seed, epochs=epochs,
-                      generator=generator, output_dir=out_dir / f"{split}-{model}-{variant}-s{seed}", progress=False)
-        rows.append({**summary, "variant": variant, "wall_seconds": time.perf_counter() - started})
-        log.info("%s %s %s seed %d: ndcg@10 %.4f", split, model, variant, seed, summary["metrics"]["ndcg_at_10"])
-    return rows
+    torch.set_num_threads(threads)
+    started = time.perf_counter()
+    summary = run(settings, scenario=CONF / model / f"{variant}.yaml", split=split, seed=seed, epochs=epochs,
+                  generator=generator, output_dir=out_dir / f"{split}-{model}-{variant}-s{seed}", progress=False)
+    log.info("%s %s %s seed %d: ndcg@10 %.4f", split, model, variant, seed, summary["metrics"]["ndcg_at_10"])
+    return {**summary, "variant": variant, "wall_seconds": time.perf_counter() - started}
 
 
 def compare(settings: Settings, rows: list[dict]) -> list[dict]:
@@ -130,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="baseline,kt", help="scenario stems under conf/<model>/")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (timings comparable)")
+    parser.add_argument("--workers", type=int, default=1, help="runs in parallel (separate processes)")
     parser.add_argument("--splits", default="loo,random")
     parser.add_argument("--epochs", type=int, default=None, help="total epochs per run (default: the conf's)")
     parser.add_argument("--home", type=Path, default=REPO_ROOT / ".ktrec" / "bench-kt")
@@ -140,15 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", default="kt_gain", help="report file stem under benchmarks/reports/")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    import torch
-
-    torch.set_num_threads(args.threads)
     settings = Settings(home=args.home)
     models, splits = args.models.split(","), args.splits.split(",")
     started = time.perf_counter()
     prepared = prepare(settings, splits=splits) if args.prepare else None
     rows = run_grid(settings, models=models, splits=splits, variants=args.variants.split(","), seeds=args.seeds,
-                    epochs=args.epochs, generator=args.generator, out_dir=settings.runs_dir / "kt_gain")
+                    epochs=args.epochs, generator=args.generator, out_dir=settings.runs_dir / "kt_gain",
+                    workers=args.workers, threads=args.threads)
     report = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "prepared": prepared, "results": compare(settings, rows),
               "runs": [{k: r[k] for k in ("split", "model", "variant", "seed", "metrics", "seconds_per_epoch",

@@ -36,7 +36,7 @@ train, valid, test = data_preparation(config, dataset)
 model = get_model(config["model"])(config, train.dataset).to(config["device"])
 trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
 started = time.perf_counter()
-best_valid, _ = trainer.fit(train, valid, saved=True, show_progress=False)
+_, best_valid = trainer.fit(train, valid, saved=True, show_progress=False)
 seconds = time.perf_counter() - started
 result = trainer.evaluate(test, load_best_model=True, show_progress=False)
 epochs = len(trainer.train_loss_dict) or 1
