@@ -159,6 +159,30 @@ def profiles(
     emit(summary, as_json)
 
 
+@app.command()
+def train(
+    scenario: Path = typer.Option(..., "--scenario", exists=True, dir_okay=False, help="Scenario YAML (see conf/)."),
+    split: str = typer.Option(..., "--split", help="Split table name (lake splits/<name>)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: settings.seed)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Total epochs, shared among the train commands."),
+    generator: Optional[str] = typer.Option(None, "--generator", help="Use only profiles of this generator prefix."),
+    output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Run folder (default under runs/)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train a CF model by a scenario (baseline or LLM-KT) on a split; writes metrics, model and scenario."""
+    from jobs.settings import get_settings
+    from jobs.train import run
+    from models.scenario import ScenarioError
+
+    s = get_settings()
+    try:
+        summary = run(s, scenario=scenario, split=split, seed=s.seed if seed is None else seed, epochs=epochs,
+                      generator=generator, output_dir=output_dir, progress=not as_json)
+    except (ScenarioError, FileNotFoundError, LookupError) as exc:
+        fail(str(exc))
+    emit(summary, as_json)
+
+
 models_app = typer.Typer(help="Local model folders (offline LLMs shipped inside PyPI packages).",
                          no_args_is_help=True)
 app.add_typer(models_app, name="models")
