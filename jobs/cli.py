@@ -163,10 +163,10 @@ def profiles(
 def train(
     scenario: Path = typer.Option(..., "--scenario", exists=True, dir_okay=False, help="Scenario YAML (see conf/)."),
     split: str = typer.Option(..., "--split", help="Split table name (lake splits/<name>)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: settings.seed)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Total epochs, shared among the train commands."),
-    generator: Optional[str] = typer.Option(None, "--generator", help="Use only profiles of this generator prefix."),
-    output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Run folder (default under runs/)."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (default: settings.seed)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Total epochs, shared among the train commands."),
+    generator: str | None = typer.Option(None, "--generator", help="Use only profiles of this generator prefix."),
+    output_dir: Path | None = typer.Option(None, "--output-dir", help="Run folder (default under runs/)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Train a CF model by a scenario (baseline or LLM-KT) on a split; writes metrics, model and scenario."""
