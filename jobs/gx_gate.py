@@ -77,7 +77,9 @@ def build_context(settings: Settings) -> Any:
     }
     site = {
         "class_name": "SiteBuilder",
-        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(settings.data_docs)},
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend", "base_directory": str(settings.data_docs),
+        },
         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
     }
     config = DataContextConfig(
@@ -99,7 +101,8 @@ def validate(
 ) -> ExpectationSuiteValidationResult:
     """Validate one Spark DataFrame against ``suite`` on GE's ``engine`` ("spark" or "pandas": the frame is
     collected to the driver first); the result is stored for Data Docs."""
-    batch = context.data_sources.get(engine).add_dataframe_asset(suite.name).add_batch_definition_whole_dataframe("whole")
+    asset = context.data_sources.get(engine).add_dataframe_asset(suite.name)
+    batch = asset.add_batch_definition_whole_dataframe("whole")
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=suite.name, data=batch, suite=context.suites.add(suite))
     )
@@ -132,7 +135,8 @@ def _observed(item: Any) -> str:
     if "unexpected_count" in result:
         examples = result.get("partial_unexpected_list") or []
         percent = result.get("unexpected_percent") or 0.0
-        return f"{result['unexpected_count']} unexpected value(s) ({percent:.2f}%), e.g. {examples[:EXAMPLES]}"
+        count = result["unexpected_count"]
+        return f"{count} unexpected value(s) ({percent:.2f}%), e.g. {examples[:EXAMPLES]}"
     return str(result)
 
 

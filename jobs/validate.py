@@ -23,8 +23,17 @@ from pyspark.sql.types import StructType
 from jobs import expectations as ex
 from jobs import lake
 from jobs.gx_gate import (
-    PANDAS, SPARK, Failure, ValidationFailed, build_context, build_docs, failures, validate,
+    PANDAS,
+    SPARK,
+    Failure,
+    ValidationFailed,
+    build_context,
+    build_docs,
+    failures,
+    validate,
 )
+from jobs.ingest_write import manifest_path
+from jobs.profile_table import table_for
 from jobs.settings import Settings
 from jobs.spark import get_spark, read_table
 
@@ -32,15 +41,14 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ValidationFailed", "Failure", "run", "validate_profiles"]
 
-PROFILE_TABLES = {"user": lake.USER_PROFILES, "item": lake.ITEM_PROFILES}
-
 
 def run(settings: Settings, *, batch_date: date | None = None) -> dict[str, Any]:
     """Validate the lake after ingesting ``batch_date`` (default: the latest ingested batch)."""
     started = time.perf_counter()
     spark = get_spark(settings)
     batch_date, manifest = load_manifest(settings, batch_date)
-    tables = {name: _read(spark, settings, name).cache() for name in (lake.INTERACTIONS, lake.ITEMS, lake.USERS)}
+    names = (lake.INTERACTIONS, lake.ITEMS, lake.USERS)
+    tables = {name: _read(spark, settings, name).cache() for name in names}
     try:
         facts = batch_facts(tables, manifest=manifest)
         v = settings.validation
@@ -67,17 +75,16 @@ def run(settings: Settings, *, batch_date: date | None = None) -> dict[str, Any]
         for frame in tables.values():
             frame.unpersist()
     return summary | {
-        "batch_date": batch_date.isoformat(), "facts": facts, "seconds": round(time.perf_counter() - started, 2),
+        "batch_date": batch_date.isoformat(), "facts": facts,
+        "seconds": round(time.perf_counter() - started, 2),
     }
 
 
 def validate_profiles(settings: Settings, *, entity: str) -> dict[str, Any]:
     """Validate every stored version of the ``entity`` ("user" or "item") profile table."""
-    if entity not in PROFILE_TABLES:
-        raise ValueError(f"entity must be one of {sorted(PROFILE_TABLES)}, not {entity!r}")
+    name = table_for(entity)
     started = time.perf_counter()
     spark = get_spark(settings)
-    name = PROFILE_TABLES[entity]
     table = _read(spark, settings, name).cache()
     try:
         frame = table.withColumn(ex.EMBEDDING_DIM, F.size("embedding"))
@@ -101,12 +108,12 @@ def _table_checks(
 def load_manifest(settings: Settings, batch_date: date | None) -> tuple[date, dict[str, Any]]:
     """The ingest manifest of ``batch_date``, or of the latest batch when none is given."""
     if batch_date is None:
-        folder = lake.ingest_manifest(settings, date.today()).parent
+        folder = manifest_path(settings, "any").parent  # the folder holding every batch's manifest
         found = sorted(folder.glob("*.json")) if folder.is_dir() else []
         if not found:
             raise ValidationFailed(f"no ingest manifest under {folder}: run `ktrec ingest` first")
         batch_date = date.fromisoformat(found[-1].stem)
-    path = lake.ingest_manifest(settings, batch_date)
+    path = manifest_path(settings, batch_date)
     if not path.is_file():
         raise ValidationFailed(f"no ingest manifest for batch {batch_date} at {path}: was it ingested?")
     return batch_date, json.loads(path.read_text())
@@ -140,7 +147,8 @@ def _gate(settings: Settings, checks: list, *, title: str) -> dict[str, Any]:
     if found:
         raise ValidationFailed.from_failures(title, found, docs)
     suites = {
-        r.suite_name: {"success": r.success, "evaluated": r.statistics["evaluated_expectations"]} for r in results
+        r.suite_name: {"success": r.success, "evaluated": r.statistics["evaluated_expectations"]}
+        for r in results
     }
     return {"success": True, "suites": suites, "data_docs": str(docs)}
 
