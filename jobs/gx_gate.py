@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import great_expectations as gx
 from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
+from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import (
     DataContextConfig,
     InMemoryStoreBackendDefaults,
     ProgressBarsConfig,
 )
+from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 from pyspark.sql import DataFrame
 
 from jobs.settings import Settings
@@ -96,8 +99,14 @@ def build_context(settings: Settings) -> Any:
     return context
 
 
+def new_run_id(label: str) -> RunIdentifier:
+    """One run id shared by the suites of one gate run: Data Docs group them, and only they get rendered."""
+    now = datetime.now(UTC)
+    return RunIdentifier(run_name=f"{label}@{now:%Y%m%dT%H%M%S%fZ}", run_time=now)
+
+
 def validate(
-    context: Any, *, suite: ExpectationSuite, frame: DataFrame, engine: str
+    context: Any, *, suite: ExpectationSuite, frame: DataFrame, engine: str, run_id: RunIdentifier
 ) -> ExpectationSuiteValidationResult:
     """Validate one Spark DataFrame against ``suite`` on GE's ``engine`` ("spark" or "pandas": the frame is
     collected to the driver first); the result is stored for Data Docs."""
@@ -107,7 +116,7 @@ def validate(
         gx.ValidationDefinition(name=suite.name, data=batch, suite=context.suites.add(suite))
     )
     data = frame.toPandas() if engine == PANDAS else frame
-    result = definition.run(batch_parameters={"dataframe": data}, result_format="BASIC")
+    result = definition.run(batch_parameters={"dataframe": data}, result_format="BASIC", run_id=run_id)
     log.info("suite %s (%s): %s", suite.name, engine, "passed" if result.success else "FAILED")
     return result
 
@@ -140,7 +149,14 @@ def _observed(item: Any) -> str:
     return str(result)
 
 
-def build_docs(context: Any, settings: Settings) -> Path:
-    """Render the Data Docs site (suites and every stored run) and return its index.html."""
-    context.build_data_docs(site_names=[SITE])
+def build_docs(context: Any, settings: Settings, *, run_id: RunIdentifier) -> Path:
+    """Render this run's suites and results (earlier runs' pages are already there), then the index of
+    every stored run; returns the index.html. Rendering only the new pages keeps the cost flat as the
+    history grows."""
+    results = [
+        key for key in context.validation_results_store.list_keys()
+        if key.run_id.run_name == run_id.run_name
+    ]
+    suites = [ExpectationSuiteIdentifier(name=s.name) for s in context.suites.all()]
+    context.build_data_docs(site_names=[SITE], resource_identifiers=[*suites, *results])
     return settings.data_docs / "index.html"

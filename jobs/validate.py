@@ -30,6 +30,7 @@ from jobs.gx_gate import (
     build_context,
     build_docs,
     failures,
+    new_run_id,
     validate,
 )
 from jobs.ingest_write import manifest_path
@@ -51,26 +52,11 @@ def run(settings: Settings, *, batch_date: date | None = None) -> dict[str, Any]
     tables = {name: _read(spark, settings, name).cache() for name in names}
     try:
         facts = batch_facts(tables, manifest=manifest)
-        v = settings.validation
-        earliest = datetime.fromisoformat(settings.ingest.earliest_event)
-        # Events may be stamped up to the end of batch_date + max_future_days.
-        days = settings.ingest.max_future_days + 1
-        latest = datetime.combine(batch_date + timedelta(days=days), datetime.min.time())
-        value_suites = {
-            lake.INTERACTIONS: ex.interactions_suite(
-                min_rating=settings.ingest.min_rating, max_rating=settings.ingest.max_rating,
-                earliest=earliest, latest=latest, min_rows=v.min_interactions,
-            ),
-            lake.ITEMS: ex.catalog_suite(name=lake.ITEMS, id_column="item_id", min_rows=v.min_items),
-            lake.USERS: ex.catalog_suite(name=lake.USERS, id_column="user_id", min_rows=v.min_users),
-        }
-        schemas = {lake.INTERACTIONS: lake.INTERACTIONS_SCHEMA, lake.ITEMS: lake.ITEMS_SCHEMA,
-                   lake.USERS: lake.USERS_SCHEMA}
-        checks = [check for name, frame in tables.items()
-                  for check in _table_checks(settings, name, frame, schemas[name], value_suites[name])]
-        checks.append((ex.batch_suite(max_quarantine_ratio=v.max_quarantine_ratio),
+        checks = _lake_checks(settings, tables, batch_date=batch_date)
+        checks.append((ex.batch_suite(max_quarantine_ratio=settings.validation.max_quarantine_ratio),
                        spark.createDataFrame([facts]), PANDAS))
-        summary = _gate(settings, checks, title=f"lake validation of batch {batch_date}")
+        summary = _gate(settings, checks, title=f"lake validation of batch {batch_date}",
+                        label=f"lake-{batch_date}")
     finally:
         for frame in tables.values():
             frame.unpersist()
@@ -78,6 +64,25 @@ def run(settings: Settings, *, batch_date: date | None = None) -> dict[str, Any]
         "batch_date": batch_date.isoformat(), "facts": facts,
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def _lake_checks(settings: Settings, tables: dict[str, DataFrame], *, batch_date: date) -> list:
+    v, ingest = settings.validation, settings.ingest
+    # Events may be stamped up to the end of batch_date + max_future_days (ingest quarantines later ones).
+    latest = datetime.combine(batch_date + timedelta(days=ingest.max_future_days + 1), datetime.min.time())
+    value_suites = {
+        lake.INTERACTIONS: ex.interactions_suite(
+            min_rating=ingest.min_rating, max_rating=ingest.max_rating,
+            earliest=datetime.fromisoformat(ingest.earliest_event), latest=latest,
+            min_rows=v.min_interactions,
+        ),
+        lake.ITEMS: ex.catalog_suite(name=lake.ITEMS, id_column="item_id", min_rows=v.min_items),
+        lake.USERS: ex.catalog_suite(name=lake.USERS, id_column="user_id", min_rows=v.min_users),
+    }
+    schemas = {lake.INTERACTIONS: lake.INTERACTIONS_SCHEMA, lake.ITEMS: lake.ITEMS_SCHEMA,
+               lake.USERS: lake.USERS_SCHEMA}
+    return [check for name, frame in tables.items()
+            for check in _table_checks(settings, name, frame, schemas[name], value_suites[name])]
 
 
 def validate_profiles(settings: Settings, *, entity: str) -> dict[str, Any]:
@@ -90,7 +95,7 @@ def validate_profiles(settings: Settings, *, entity: str) -> dict[str, Any]:
         frame = table.withColumn(ex.EMBEDDING_DIM, F.size("embedding"))
         suite = ex.profile_suite(name=name, min_rows=settings.validation.min_profiles)
         checks = _table_checks(settings, name, table, lake.PROFILES_SCHEMA, suite, frame=frame)
-        summary = _gate(settings, checks, title=f"validation of {name}")
+        summary = _gate(settings, checks, title=f"validation of {name}", label=name)
     finally:
         table.unpersist()
     return summary | {"table": name, "seconds": round(time.perf_counter() - started, 2)}
@@ -138,11 +143,13 @@ def batch_facts(tables: dict[str, DataFrame], *, manifest: dict[str, Any]) -> di
     }
 
 
-def _gate(settings: Settings, checks: list, *, title: str) -> dict[str, Any]:
+def _gate(settings: Settings, checks: list, *, title: str, label: str) -> dict[str, Any]:
     """Run every suite, build Data Docs, then raise if anything failed."""
     context = build_context(settings)
-    results = [validate(context, suite=suite, frame=frame, engine=engine) for suite, frame, engine in checks]
-    docs = build_docs(context, settings)
+    run_id = new_run_id(label)
+    results = [validate(context, suite=suite, frame=frame, engine=engine, run_id=run_id)
+               for suite, frame, engine in checks]
+    docs = build_docs(context, settings, run_id=run_id)
     found: list[Failure] = [f for result in results for f in failures(result)]
     if found:
         raise ValidationFailed.from_failures(title, found, docs)
