@@ -224,36 +224,33 @@ def stats(
     emit(summary, as_json)
 
 
-DateOpt = typer.Option(None, "--batch-date", formats=["%Y-%m-%d"], help="Batch date (YYYY-MM-DD).")
-
-
-def working(message: str) -> Any:
-    """A spinner on stderr while a long job runs (stdout stays clean for --json)."""
-    from rich.console import Console
-
-    return Console(stderr=True).status(message)
-
-
 @app.command()
 def validate(
-    batch_date: datetime | None = DateOpt,
-    profiles: str | None = typer.Option(None, "--profiles", help="Validate profiles_user|profiles_item instead: user|item."),
+    batch_date: str | None = typer.Option(None, "--batch-date", help="Batch to validate, YYYY-MM-DD (default: the latest ingested)."),
+    profiles: str | None = typer.Option(None, "--profiles", help="Validate a profile table instead: user or item."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Great Expectations gate on the lake (default: the latest ingested batch) or a profile table.
+    """Great Expectations gate on the lake (interactions, items, users, batch facts) or a profile table.
 
     Builds Data Docs under KTREC_HOME/gx/data_docs; exits 1 listing every failed expectation.
     """
+    from datetime import date
+
+    from rich.console import Console
+
     from jobs import validate as job
     from jobs.settings import get_settings
 
-    s = get_settings()
     try:
-        with working("validating with Great Expectations"):
+        day = date.fromisoformat(batch_date) if batch_date else None
+    except ValueError:
+        fail(f"--batch-date must be YYYY-MM-DD, got {batch_date!r}", code=2)
+    try:
+        with Console(stderr=True).status("validating with Great Expectations", spinner="dots"):
             if profiles:
-                summary = job.validate_profiles(s, entity=profiles)
+                summary = job.validate_profiles(get_settings(), entity=profiles)
             else:
-                summary = job.run(s, batch_date=batch_date.date() if batch_date else None)
+                summary = job.run(get_settings(), batch_date=day)
     except (job.ValidationFailed, ValueError) as err:
         if as_json:
             failures = [vars(f) for f in getattr(err, "failures", [])]
@@ -288,11 +285,13 @@ def split(
     Duplicate (user, item) pairs are collapsed to their latest event, then --min-rating and --k-core are
     applied, then the split; valid/test rows whose user or item is absent from train are dropped.
     """
+    from rich.console import Console
+
     from jobs import split as job
     from jobs.settings import get_settings
 
     try:
-        with working(f"splitting interactions ({strategy})"):
+        with Console(stderr=True).status(f"splitting interactions ({strategy})", spinner="dots"):
             result = job.run(get_settings(), strategy=strategy, name=name, seed=seed, k_core=k_core,
                              min_rating=min_rating)
     except (ValueError, FileNotFoundError) as err:

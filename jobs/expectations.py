@@ -1,9 +1,9 @@
 """The expectation suites of the ktrec gates, as plain functions of the settings (no I/O).
 
 Suites: ``<table>_schema`` (columns and Spark types from jobs/lake.py), ``interactions``, ``items``,
-``users`` (non-null ids, ranges, the event key unique, minimum row counts), ``batch`` (facts Spark computes across tables: orphan interactions and the
-ingest quarantine ratio, one row checked by expectations so they appear in Data Docs like the rest) and
-``profiles_user`` / ``profiles_item``.
+``users`` (non-null ids, ranges, the event key unique, minimum row counts), ``batch`` (facts Spark
+computes across tables: orphan interactions and the ingest quarantine ratio, one row checked by
+expectations so they appear in Data Docs like the rest) and ``profiles_user`` / ``profiles_item``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def schema_suite(*, table: str, schema: StructType) -> ExpectationSuite:
     """
     expectations: list = [gxe.ExpectTableColumnsToMatchSet(column_set=schema.names, exact_match=True)]
     for field in schema.fields:
-        expectations.append(gxe.ExpectColumnValuesToBeOfType(column=field.name, type_=type(field.dataType).__name__))
+        type_name = type(field.dataType).__name__
+        expectations.append(gxe.ExpectColumnValuesToBeOfType(column=field.name, type_=type_name))
     return ExpectationSuite(name=f"{table}_schema", expectations=expectations)
 
 
@@ -50,7 +51,8 @@ def interactions_suite(
             # Map expectations skip nulls: a missing rating (implicit feedback) is allowed.
             gxe.ExpectColumnValuesToBeBetween(column="rating", min_value=min_rating, max_value=max_rating),
             gxe.ExpectColumnValuesToBeBetween(
-                column="event_ts", min_value=earliest.isoformat(), max_value=latest.isoformat(), strict_max=True
+                column="event_ts", min_value=earliest.isoformat(), max_value=latest.isoformat(),
+                strict_max=True,
             ),
             gxe.ExpectCompoundColumnsToBeUnique(column_list=EVENT_KEY),
         ],

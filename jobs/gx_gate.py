@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import great_expectations as gx
 from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
+from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import (
     DataContextConfig,
     InMemoryStoreBackendDefaults,
     ProgressBarsConfig,
 )
+from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 from pyspark.sql import DataFrame
 
 from jobs.settings import Settings
@@ -77,7 +80,9 @@ def build_context(settings: Settings) -> Any:
     }
     site = {
         "class_name": "SiteBuilder",
-        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(settings.data_docs)},
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend", "base_directory": str(settings.data_docs),
+        },
         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
     }
     config = DataContextConfig(
@@ -94,17 +99,24 @@ def build_context(settings: Settings) -> Any:
     return context
 
 
+def new_run_id(label: str) -> RunIdentifier:
+    """One run id shared by the suites of one gate run: Data Docs group them, and only they get rendered."""
+    now = datetime.now(UTC)
+    return RunIdentifier(run_name=f"{label}@{now:%Y%m%dT%H%M%S%fZ}", run_time=now)
+
+
 def validate(
-    context: Any, *, suite: ExpectationSuite, frame: DataFrame, engine: str
+    context: Any, *, suite: ExpectationSuite, frame: DataFrame, engine: str, run_id: RunIdentifier
 ) -> ExpectationSuiteValidationResult:
     """Validate one Spark DataFrame against ``suite`` on GE's ``engine`` ("spark" or "pandas": the frame is
     collected to the driver first); the result is stored for Data Docs."""
-    batch = context.data_sources.get(engine).add_dataframe_asset(suite.name).add_batch_definition_whole_dataframe("whole")
+    asset = context.data_sources.get(engine).add_dataframe_asset(suite.name)
+    batch = asset.add_batch_definition_whole_dataframe("whole")
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=suite.name, data=batch, suite=context.suites.add(suite))
     )
     data = frame.toPandas() if engine == PANDAS else frame
-    result = definition.run(batch_parameters={"dataframe": data}, result_format="BASIC")
+    result = definition.run(batch_parameters={"dataframe": data}, result_format="BASIC", run_id=run_id)
     log.info("suite %s (%s): %s", suite.name, engine, "passed" if result.success else "FAILED")
     return result
 
@@ -132,11 +144,19 @@ def _observed(item: Any) -> str:
     if "unexpected_count" in result:
         examples = result.get("partial_unexpected_list") or []
         percent = result.get("unexpected_percent") or 0.0
-        return f"{result['unexpected_count']} unexpected value(s) ({percent:.2f}%), e.g. {examples[:EXAMPLES]}"
+        count = result["unexpected_count"]
+        return f"{count} unexpected value(s) ({percent:.2f}%), e.g. {examples[:EXAMPLES]}"
     return str(result)
 
 
-def build_docs(context: Any, settings: Settings) -> Path:
-    """Render the Data Docs site (suites and every stored run) and return its index.html."""
-    context.build_data_docs(site_names=[SITE])
+def build_docs(context: Any, settings: Settings, *, run_id: RunIdentifier) -> Path:
+    """Render this run's suites and results (earlier runs' pages are already there), then the index of
+    every stored run; returns the index.html. Rendering only the new pages keeps the cost flat as the
+    history grows."""
+    results = [
+        key for key in context.validation_results_store.list_keys()
+        if key.run_id.run_name == run_id.run_name
+    ]
+    suites = [ExpectationSuiteIdentifier(name=s.name) for s in context.suites.all()]
+    context.build_data_docs(site_names=[SITE], resource_identifiers=[*suites, *results])
     return settings.data_docs / "index.html"

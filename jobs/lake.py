@@ -13,7 +13,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from jobs.settings import Settings
@@ -59,16 +59,11 @@ ITEM_STATS = "item_stats"
 
 def as_utc(moment: datetime) -> datetime:
     """Lake timestamps are UTC: a naive datetime is read as UTC, an aware one is converted."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def split_table(name: str) -> str:
     return f"splits/{name}"
-
-
-def ingest_manifest(settings: Settings, batch_date: date) -> Path:
-    """Where ingest records what one batch read, kept and quarantined (see HELPERS_CONTRACTS)."""
-    return settings.lake / "_manifests" / "ingest" / f"{batch_date.isoformat()}.json"
 
 
 def table_path(settings: Settings, name: str) -> Path:
@@ -87,7 +82,7 @@ def current_version(settings: Settings, name: str) -> Path | None:
 
 def staging_dir(settings: Settings, name: str) -> Path:
     """A fresh, not yet existing folder for the next version of ``name`` (the writer creates it)."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     path = settings.lake / ".versions" / name / f"{stamp}-{uuid.uuid4().hex[:8]}"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path

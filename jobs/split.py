@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pyspark.sql.functions as F
@@ -84,7 +84,7 @@ def split_stats(kept: DataFrame, *, rows_before: int) -> dict[str, Any]:
         "density": rows / (counts["users"] * counts["items"]) if rows else 0.0,
         "dropped_cold": rows_before - rows,
         "train_end": (
-            datetime.fromtimestamp(train_end / 1e6, tz=timezone.utc).isoformat() if train_end is not None else None
+            datetime.fromtimestamp(train_end / 1e6, tz=UTC).isoformat() if train_end is not None else None
         ),
     }
 

@@ -23,8 +23,18 @@ from pyspark.sql.types import StructType
 from jobs import expectations as ex
 from jobs import lake
 from jobs.gx_gate import (
-    PANDAS, SPARK, Failure, ValidationFailed, build_context, build_docs, failures, validate,
+    PANDAS,
+    SPARK,
+    Failure,
+    ValidationFailed,
+    build_context,
+    build_docs,
+    failures,
+    new_run_id,
+    validate,
 )
+from jobs.ingest_write import manifest_path
+from jobs.profile_table import table_for
 from jobs.settings import Settings
 from jobs.spark import get_spark, read_table
 
@@ -32,58 +42,60 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ValidationFailed", "Failure", "run", "validate_profiles"]
 
-PROFILE_TABLES = {"user": lake.USER_PROFILES, "item": lake.ITEM_PROFILES}
-
 
 def run(settings: Settings, *, batch_date: date | None = None) -> dict[str, Any]:
     """Validate the lake after ingesting ``batch_date`` (default: the latest ingested batch)."""
     started = time.perf_counter()
     spark = get_spark(settings)
     batch_date, manifest = load_manifest(settings, batch_date)
-    tables = {name: _read(spark, settings, name).cache() for name in (lake.INTERACTIONS, lake.ITEMS, lake.USERS)}
+    names = (lake.INTERACTIONS, lake.ITEMS, lake.USERS)
+    tables = {name: _read(spark, settings, name).cache() for name in names}
     try:
         facts = batch_facts(tables, manifest=manifest)
-        v = settings.validation
-        earliest = datetime.fromisoformat(settings.ingest.earliest_event)
-        # Events may be stamped up to the end of batch_date + max_future_days.
-        days = settings.ingest.max_future_days + 1
-        latest = datetime.combine(batch_date + timedelta(days=days), datetime.min.time())
-        value_suites = {
-            lake.INTERACTIONS: ex.interactions_suite(
-                min_rating=settings.ingest.min_rating, max_rating=settings.ingest.max_rating,
-                earliest=earliest, latest=latest, min_rows=v.min_interactions,
-            ),
-            lake.ITEMS: ex.catalog_suite(name=lake.ITEMS, id_column="item_id", min_rows=v.min_items),
-            lake.USERS: ex.catalog_suite(name=lake.USERS, id_column="user_id", min_rows=v.min_users),
-        }
-        schemas = {lake.INTERACTIONS: lake.INTERACTIONS_SCHEMA, lake.ITEMS: lake.ITEMS_SCHEMA,
-                   lake.USERS: lake.USERS_SCHEMA}
-        checks = [check for name, frame in tables.items()
-                  for check in _table_checks(settings, name, frame, schemas[name], value_suites[name])]
-        checks.append((ex.batch_suite(max_quarantine_ratio=v.max_quarantine_ratio),
+        checks = _lake_checks(settings, tables, batch_date=batch_date)
+        checks.append((ex.batch_suite(max_quarantine_ratio=settings.validation.max_quarantine_ratio),
                        spark.createDataFrame([facts]), PANDAS))
-        summary = _gate(settings, checks, title=f"lake validation of batch {batch_date}")
+        summary = _gate(settings, checks, title=f"lake validation of batch {batch_date}",
+                        label=f"lake-{batch_date}")
     finally:
         for frame in tables.values():
             frame.unpersist()
     return summary | {
-        "batch_date": batch_date.isoformat(), "facts": facts, "seconds": round(time.perf_counter() - started, 2),
+        "batch_date": batch_date.isoformat(), "facts": facts,
+        "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def _lake_checks(settings: Settings, tables: dict[str, DataFrame], *, batch_date: date) -> list:
+    v, ingest = settings.validation, settings.ingest
+    # Events may be stamped up to the end of batch_date + max_future_days (ingest quarantines later ones).
+    latest = datetime.combine(batch_date + timedelta(days=ingest.max_future_days + 1), datetime.min.time())
+    value_suites = {
+        lake.INTERACTIONS: ex.interactions_suite(
+            min_rating=ingest.min_rating, max_rating=ingest.max_rating,
+            earliest=datetime.fromisoformat(ingest.earliest_event), latest=latest,
+            min_rows=v.min_interactions,
+        ),
+        lake.ITEMS: ex.catalog_suite(name=lake.ITEMS, id_column="item_id", min_rows=v.min_items),
+        lake.USERS: ex.catalog_suite(name=lake.USERS, id_column="user_id", min_rows=v.min_users),
+    }
+    schemas = {lake.INTERACTIONS: lake.INTERACTIONS_SCHEMA, lake.ITEMS: lake.ITEMS_SCHEMA,
+               lake.USERS: lake.USERS_SCHEMA}
+    return [check for name, frame in tables.items()
+            for check in _table_checks(settings, name, frame, schemas[name], value_suites[name])]
 
 
 def validate_profiles(settings: Settings, *, entity: str) -> dict[str, Any]:
     """Validate every stored version of the ``entity`` ("user" or "item") profile table."""
-    if entity not in PROFILE_TABLES:
-        raise ValueError(f"entity must be one of {sorted(PROFILE_TABLES)}, not {entity!r}")
+    name = table_for(entity)
     started = time.perf_counter()
     spark = get_spark(settings)
-    name = PROFILE_TABLES[entity]
     table = _read(spark, settings, name).cache()
     try:
         frame = table.withColumn(ex.EMBEDDING_DIM, F.size("embedding"))
         suite = ex.profile_suite(name=name, min_rows=settings.validation.min_profiles)
         checks = _table_checks(settings, name, table, lake.PROFILES_SCHEMA, suite, frame=frame)
-        summary = _gate(settings, checks, title=f"validation of {name}")
+        summary = _gate(settings, checks, title=f"validation of {name}", label=name)
     finally:
         table.unpersist()
     return summary | {"table": name, "seconds": round(time.perf_counter() - started, 2)}
@@ -101,12 +113,12 @@ def _table_checks(
 def load_manifest(settings: Settings, batch_date: date | None) -> tuple[date, dict[str, Any]]:
     """The ingest manifest of ``batch_date``, or of the latest batch when none is given."""
     if batch_date is None:
-        folder = lake.ingest_manifest(settings, date.today()).parent
+        folder = manifest_path(settings, "any").parent  # the folder holding every batch's manifest
         found = sorted(folder.glob("*.json")) if folder.is_dir() else []
         if not found:
             raise ValidationFailed(f"no ingest manifest under {folder}: run `ktrec ingest` first")
         batch_date = date.fromisoformat(found[-1].stem)
-    path = lake.ingest_manifest(settings, batch_date)
+    path = manifest_path(settings, batch_date)
     if not path.is_file():
         raise ValidationFailed(f"no ingest manifest for batch {batch_date} at {path}: was it ingested?")
     return batch_date, json.loads(path.read_text())
@@ -131,16 +143,19 @@ def batch_facts(tables: dict[str, DataFrame], *, manifest: dict[str, Any]) -> di
     }
 
 
-def _gate(settings: Settings, checks: list, *, title: str) -> dict[str, Any]:
+def _gate(settings: Settings, checks: list, *, title: str, label: str) -> dict[str, Any]:
     """Run every suite, build Data Docs, then raise if anything failed."""
     context = build_context(settings)
-    results = [validate(context, suite=suite, frame=frame, engine=engine) for suite, frame, engine in checks]
-    docs = build_docs(context, settings)
+    run_id = new_run_id(label)
+    results = [validate(context, suite=suite, frame=frame, engine=engine, run_id=run_id)
+               for suite, frame, engine in checks]
+    docs = build_docs(context, settings, run_id=run_id)
     found: list[Failure] = [f for result in results for f in failures(result)]
     if found:
         raise ValidationFailed.from_failures(title, found, docs)
     suites = {
-        r.suite_name: {"success": r.success, "evaluated": r.statistics["evaluated_expectations"]} for r in results
+        r.suite_name: {"success": r.success, "evaluated": r.statistics["evaluated_expectations"]}
+        for r in results
     }
     return {"success": True, "suites": suites, "data_docs": str(docs)}
 

@@ -8,22 +8,20 @@ their tmp KTREC_HOME without going through an input adapter: each table is writt
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
-from jobs import lake
+from jobs import ingest_write, lake
 from jobs.settings import Settings
 
 # (user_id, item_id, rating, event_ts); rating may be None.
 Event = tuple[str, str, float | None, datetime]
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 BATCH_DATE = date(2024, 3, 1)
 
 
@@ -41,25 +39,21 @@ def write_table(
 
 def interaction_rows(events: Iterable[Event], *, source: str = "fixture") -> list[tuple]:
     """Rows in INTERACTION_COLUMNS order; ``event_date`` derived from the (UTC) timestamp."""
-    return [(u, i, r, ts, source, False, ts.astimezone(timezone.utc).date()) for u, i, r, ts in events]
+    return [(u, i, r, ts, source, False, ts.astimezone(UTC).date()) for u, i, r, ts in events]
 
 
 def write_manifest(
     settings: Settings, *, batch_date: date, rows_read: int, rows_quarantined: int = 0, **extra: Any
 ) -> Path:
-    """The ingest manifest of ``batch_date`` (written atomically, like ingest does)."""
-    path = lake.ingest_manifest(settings, batch_date)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """The ingest manifest of ``batch_date``, written by ingest's own writer."""
     manifest = {
-        "batch_date": batch_date.isoformat(), "source": "fixture", "format": "fixture", "rows_read": rows_read,
+        "batch_date": batch_date.isoformat(), "source": "fixture", "format": "fixture",
+        "rows_read": rows_read,
         "rows_valid": rows_read - rows_quarantined, "rows_quarantined": rows_quarantined,
         "quarantine_reasons": {"fixture": rows_quarantined} if rows_quarantined else {},
         "partitions_written": [], "items": None, "users": None, "seconds": 0.0,
     } | extra
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest))
-    os.replace(tmp, path)
-    return path
+    return ingest_write.write_manifest(settings, manifest)
 
 
 def build_lake(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 
 import pytest
 from typer.testing import CliRunner
@@ -19,7 +19,8 @@ SHORT_USER = "short"  # only two interactions: must stay entirely in train under
 
 def _events() -> list:
     events = synthetic_events(n_users=10, n_items=12, per_user=7)
-    events += [(SHORT_USER, "i1", 4.0, T0 + timedelta(days=3)), (SHORT_USER, "i2", 2.0, T0 + timedelta(days=4))]
+    events += [(SHORT_USER, "i1", 4.0, T0 + timedelta(days=3)),
+               (SHORT_USER, "i2", 2.0, T0 + timedelta(days=4))]
     # u0 re-rates i0 later with 1.0: the pair must collapse to that latest event.
     events.append(("u0", "i0", 1.0, T0 + timedelta(days=40)))
     return events
@@ -39,7 +40,7 @@ def _rows(spark, settings, name: str) -> list[tuple]:
 
 def _by_user(rows) -> dict:
     grouped: dict = defaultdict(lambda: defaultdict(list))
-    for user, item, rating, ts, split in rows:
+    for user, _item, _rating, ts, split in rows:
         grouped[user][split].append(ts)
     return grouped
 
@@ -48,7 +49,7 @@ def _check_meta(meta: dict, rows: list, **expected) -> None:
     counts = Counter(r[4] for r in rows)
     assert meta["counts"] == {"train": counts["train"], "valid": counts["valid"], "test": counts["test"],
                               "users": len({r[0] for r in rows}), "items": len({r[1] for r in rows})}
-    train_end = max(r[3] for r in rows if r[4] == "train").replace(tzinfo=timezone.utc)
+    train_end = max(r[3] for r in rows if r[4] == "train").replace(tzinfo=UTC)
     assert meta["train_end"] == train_end.isoformat()
     assert {k: meta[k] for k in expected} == expected
 
@@ -60,7 +61,8 @@ def test_leave_last_out_is_leakage_free_and_dedups(spark, lake_settings):
     assert result["meta"] == meta and result["table"] == str(lake.table_path(lake_settings, "splits/loo"))
     _check_meta(meta, rows, name="loo", strategy="loo", k_core=0, min_rating=None)
     # Duplicates collapsed to the latest event.
-    assert [r for r in rows if r[:2] == ("u0", "i0")] == [("u0", "i0", 1.0, (T0 + timedelta(days=40)).replace(tzinfo=None), "test")]
+    rerated = (T0 + timedelta(days=40)).replace(tzinfo=None)
+    assert [r for r in rows if r[:2] == ("u0", "i0")] == [("u0", "i0", 1.0, rerated, "test")]
     for user, splits in _by_user(rows).items():
         if user == SHORT_USER:
             assert set(splits) == {"train"}
@@ -102,7 +104,8 @@ def test_k_core_reaches_the_fixed_point(spark):
     # A chain: removing item c drops user 3 below 2, which drops item b, which drops user 2 ...
     edges = [("1", "a"), ("1", "b"), ("2", "a"), ("2", "b"), ("2", "c"), ("3", "c"), ("3", "d"), ("4", "a"),
              ("4", "b")]
-    frame = spark.createDataFrame([(u, i, 1.0) for u, i in edges], "user_id STRING, item_id STRING, rating FLOAT")
+    frame = spark.createDataFrame([(u, i, 1.0) for u, i in edges],
+                                  "user_id STRING, item_id STRING, rating FLOAT")
     kept = {(r.user_id, r.item_id) for r in k_core(frame, k=2).collect()}
     assert kept == {("1", "a"), ("1", "b"), ("2", "a"), ("2", "b"), ("4", "a"), ("4", "b")}
     assert min(Counter(u for u, _ in kept).values()) >= 2 and min(Counter(i for _, i in kept).values()) >= 2
@@ -139,3 +142,32 @@ def test_cli_split_prints_stats_and_rejects_bad_input(spark, lake_settings):
     assert summary["meta"] == read_meta(lake_settings, "cli")
     assert summary["train"] == summary["meta"]["counts"]["train"] and 0 < summary["density"] <= 1
     assert CliRunner().invoke(app, ["split", "--strategy", "nope"]).exit_code == 1
+
+
+def test_ml100k_through_real_ingest_validate_and_split(spark, settings):
+    """Integration: ml-100k ingested by jobs.ingest passes the GE gate, then splits leave-last-out."""
+    from datetime import date
+
+    from jobs import ingest, validate
+    from jobs.settings import DEFAULT_DATASET
+
+    day = date(2024, 3, 1)
+    assert ingest.run(settings, source=DEFAULT_DATASET, batch_date=day, spark=spark)["rows_valid"] == 100_000
+    gate = validate.run(settings)
+    assert gate["success"] and gate["batch_date"] == day.isoformat()
+    assert gate["facts"] == {"orphan_item_rows": 0, "orphan_user_rows": 0, "quarantine_ratio": 0.0}
+    meta = run(settings, strategy="loo", name="ml")["meta"]
+    counts = meta["counts"]
+    # Every ml-100k user has >= 20 ratings: one test and one valid row each, unless its item was cold.
+    assert counts["users"] == 943
+    for held_out in ("valid", "test"):
+        assert 943 - meta["dropped_cold"] <= counts[held_out] <= 943
+    # ml-100k has one rating per (user, item): nothing is collapsed, every row is somewhere.
+    assert counts["train"] + counts["valid"] + counts["test"] + meta["dropped_cold"] == 100_000
+    frame = read_split(spark, settings, "ml")
+    late = frame.groupBy("user_id").pivot("split", ["train", "valid", "test"]).agg({"event_ts": "max"})
+    early = frame.groupBy("user_id").pivot("split", ["train", "valid", "test"]).agg({"event_ts": "min"})
+    leaks = late.alias("l").join(early.alias("e"), "user_id", "inner").where(
+        "l.train > e.valid OR l.train > e.test OR l.valid > e.test"
+    )
+    assert leaks.count() == 0

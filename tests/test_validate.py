@@ -4,7 +4,7 @@ with a message naming the failed expectation, and Data Docs are written."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from typer.testing import CliRunner
@@ -32,14 +32,16 @@ def test_good_batch_passes_and_builds_data_docs(spark, settings):
 
 
 def _late(days: float) -> datetime:
-    return datetime.combine(BATCH_DATE, datetime.min.time(), tzinfo=timezone.utc) + timedelta(days=days)
+    return datetime.combine(BATCH_DATE, datetime.min.time(), tzinfo=UTC) + timedelta(days=days)
 
 
 # kind -> (how the batch is broken, expectation named in the message, column or fact named)
 BAD_BATCHES = {
     "rating_out_of_range": ("rating", "expect_column_values_to_be_between", "rating"),
     "null_id": ("null_user", "expect_column_values_to_not_be_null", "user_id"),
-    "duplicate_event_key": ("duplicate", "expect_compound_columns_to_be_unique", "user_id, item_id, event_ts"),
+    "duplicate_event_key": (
+        "duplicate", "expect_compound_columns_to_be_unique", "user_id, item_id, event_ts"
+    ),
     "orphan_item": ("orphan", "expect_column_max_to_be_between", "orphan_item_rows"),
     "too_few_rows": ("few", "expect_table_row_count_to_be_between", "(table)"),
     "quarantine_ratio": ("quarantine", "expect_column_max_to_be_between", "quarantine_ratio"),
@@ -91,7 +93,8 @@ def test_wrong_column_type_fails(spark, settings):
     build_lake(spark, settings, events=synthetic_events())
     write_table(spark, settings, name=lake.USERS, ddl="user_id STRING, age STRING, gender STRING, "
                 "occupation STRING, zip STRING", rows=[(f"u{u}", "30", "F", "x", "0") for u in range(8)])
-    with pytest.raises(ValidationFailed, match=r"expect_column_values_to_be_of_type on age: observed StringType"):
+    expected = r"expect_column_values_to_be_of_type on age: observed StringType"
+    with pytest.raises(ValidationFailed, match=expected):
         run(settings, batch_date=BATCH_DATE)
 
 
@@ -155,7 +158,8 @@ def test_bad_profiles_fail_naming_the_expectation(spark, settings, kind):
     from jobs.validate import validate_profiles
 
     breakage, expected = BAD_PROFILES[kind]
-    write_table(spark, settings, name=lake.ITEM_PROFILES, ddl=lake.PROFILES_SCHEMA, rows=breakage(_profiles()))
+    write_table(spark, settings, name=lake.ITEM_PROFILES, ddl=lake.PROFILES_SCHEMA,
+                rows=breakage(_profiles()))
     with pytest.raises(ValidationFailed) as failed:
         validate_profiles(settings, entity="item")
     assert expected in str(failed.value) and len(failed.value.failures) == 1, str(failed.value)
