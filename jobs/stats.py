@@ -1,4 +1,4 @@
-"""Interaction statistics per user and per item at an as-of time: the lake tables ``user_stats``/``item_stats``.
+"""Interaction statistics per user and per item at an as-of time: lake tables ``user_stats``/``item_stats``.
 
 Run with ``ktrec stats --as-of 1998-04-22T00:00:00`` (naive times are UTC). Only interactions with
 ``event_ts <= as_of`` count, and every row is stamped ``event_timestamp = as_of``, so Feast's point-in-time
@@ -28,11 +28,21 @@ log = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86_400
 USER_STATS_COLUMNS = [
-    "user_id", "n_interactions", "mean_rating", "days_since_last", "n_items", "event_timestamp",
+    "user_id",
+    "n_interactions",
+    "mean_rating",
+    "days_since_last",
+    "n_items",
+    "event_timestamp",
     "created_timestamp",
 ]
 ITEM_STATS_COLUMNS = [
-    "item_id", "n_interactions", "mean_rating", "days_since_last", "n_users", "event_timestamp",
+    "item_id",
+    "n_interactions",
+    "mean_rating",
+    "days_since_last",
+    "n_users",
+    "event_timestamp",
     "created_timestamp",
 ]
 
@@ -57,7 +67,9 @@ def entity_stats(
         F.col(key).cast("string").alias(key),
         "n_interactions",
         "mean_rating",
-        ((as_of_ts.cast("double") - F.col("last_ts").cast("double")) / SECONDS_PER_DAY).alias("days_since_last"),
+        ((as_of_ts.cast("double") - F.col("last_ts").cast("double")) / SECONDS_PER_DAY).alias(
+            "days_since_last"
+        ),
         distinct,
         as_of_ts.alias("event_timestamp"),
         F.lit(lake.as_utc(created)).cast("timestamp").alias("created_timestamp"),
@@ -125,7 +137,11 @@ def run(settings: Settings, *, as_of: datetime) -> dict:
         # Counted from the written footers: one Spark job per table instead of two.
         count = sum(pq.ParquetFile(f).metadata.num_rows for f in version.glob(f"{prefix}*.parquet"))
         as_of_times = {f.name.split("-")[1] for f in version.glob("asof-*.parquet")}
-        tables[table] = {"path": str(lake.table_path(settings, table)), "version": version.name, "rows": count,
-                         "as_of_times": len(as_of_times)}
+        tables[table] = {
+            "path": str(lake.table_path(settings, table)),
+            "version": version.name,
+            "rows": count,
+            "as_of_times": len(as_of_times),
+        }
         log.info("%s: %d rows as of %s", table, count, as_of.isoformat())
     return {"as_of": as_of.isoformat(), "tables": tables, "seconds": round(time.perf_counter() - started, 3)}
