@@ -1,0 +1,171 @@
+"""Registry and promotion gate on a real embedded MLflow (SQLite + local artifacts) with tiny torch models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from jobs import promotion, registry
+from registry_helpers import fit, honest_ndcg, train_data, write_run, write_split
+
+
+@pytest.fixture(scope="module")
+def migrated_db(tmp_path_factory):
+    """An empty, fully migrated MLflow SQLite store, built once (migrations take ~15 s here)."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def trained(settings, tmp_path, migrated_db):
+    """A split, an untrained (weak) and a trained (strong) model with their honest test NDCG@10."""
+    settings.root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(migrated_db, settings.root / "mlflow.db")
+    frame = write_split(settings)
+    data = train_data(frame)
+    weak, weak_hist = fit(data, steps=1, seed=1)
+    strong, strong_hist = fit(data, steps=60, seed=0)
+    runs = tmp_path / "runs"
+    return {
+        "frame": frame, "data": data, "runs": runs,
+        "weak": write_run(runs, model=weak, data=data, history=weak_hist,
+                          ndcg=honest_ndcg(weak, data, frame), variant="baseline"),
+        "strong": write_run(runs, model=strong, data=data, history=strong_hist,
+                            ndcg=honest_ndcg(strong, data, frame), variant="kt"),
+    }
+
+
+def test_run_is_logged_registered_and_gated(settings, trained):
+    weak, strong = trained["weak"], trained["strong"]
+    assert strong["metrics"]["NDCG@10"] > weak["metrics"]["NDCG@10"]  # the data makes training matter
+    baseline = registry.log_training_run(settings, summary=weak, run_key="t/2026-01-01/bpr/baseline")
+    run = registry.log_training_run(settings, summary=strong, run_key="t/2026-01-01/bpr/kt")
+    logged = registry.client(settings).get_run(run["run_id"])
+    assert logged.data.metrics["test_ndcg_at_10"] == pytest.approx(strong["metrics"]["NDCG@10"])
+    assert logged.data.params["scenario.config.dim"] == "8"
+    history = registry.client(settings).get_metric_history(run["run_id"], "loss")
+    assert [m.step for m in history] == list(range(1, 61))
+    assert {d.dataset.name for d in logged.inputs.dataset_inputs} == {"split:loo"}
+    artifacts = {a.path for a in registry.client(settings).list_artifacts(run["run_id"], "plots")}
+    assert artifacts == {"plots/training_curves.png", "plots/test_metrics.png"}
+
+    version = registry.register_version(settings, run=run, baseline_run_id=baseline["run_id"])
+    assert (version["name"], version["version"]) == ("ktrec-bpr", "1")
+    decision = promotion.promote(settings, model="bpr")
+    assert decision["promoted"] and promotion.champion(settings, model="bpr") == "1"
+
+    # The served model answers with item ids of the user's taste group, never a training item.
+    import mlflow.pyfunc
+
+    served = mlflow.pyfunc.load_model("models:/ktrec-bpr@champion")
+    answer = served.predict(pd.DataFrame({"user_id": ["u0", "nobody"]}), params={"k": 5})
+    seen = set(trained["frame"].query("user_id == 'u0' and split == 'train'")["item_id"])
+    assert len(answer["item_ids"][0]) == 5 and not seen & set(answer["item_ids"][0])
+    assert list(answer["item_ids"][1]) == []
+
+
+def test_worse_model_is_refused_with_reason(settings, trained):
+    weak, strong = trained["weak"], trained["strong"]
+    base = registry.log_training_run(settings, summary=weak, run_key="n1/bpr/baseline")
+    first = registry.register_version(
+        settings, run=registry.log_training_run(settings, summary=strong, run_key="n1/bpr/kt"),
+        baseline_run_id=base["run_id"])
+    assert promotion.promote(settings, model="bpr")["promoted"]
+    # Night 2: the "KT" model is the weak one; it loses to the champion and to its baseline.
+    second = registry.register_version(
+        settings, run=registry.log_training_run(settings, summary=weak, run_key="n2/bpr/kt"),
+        baseline_run_id=base["run_id"])
+    decision = promotion.promote(settings, model="bpr")
+    assert not decision["promoted"] and decision["version"] == second["version"] == "2"
+    assert "baseline" in decision["reason"]
+    version = registry.client(settings).get_model_version("ktrec-bpr", "2")
+    assert version.tags["ktrec.gate"] == "refused" and version.tags["ktrec.gate_reason"] == decision["reason"]
+    assert promotion.champion(settings, model="bpr") == first["version"]
+
+
+def test_champion_margin_and_rollback(settings, trained, monkeypatch):
+    weak, strong = trained["weak"], trained["strong"]
+    base = registry.log_training_run(settings, summary=weak, run_key="m/bpr/baseline")
+    run = registry.log_training_run(settings, summary=strong, run_key="m/bpr/kt")
+    registry.register_version(settings, run=run, baseline_run_id=base["run_id"])
+    promotion.promote(settings, model="bpr")
+    # Same quality again (another seed would tie): a tie does not beat the champion by the margin.
+    again = write_run(trained["runs"], model=fit(trained["data"], steps=60)[0], data=trained["data"],
+                      history=[], ndcg=strong["metrics"]["NDCG@10"], variant="kt")
+    v2 = registry.register_version(
+        settings, run=registry.log_training_run(settings, summary=again, run_key="m2/bpr/kt"),
+        baseline_run_id=base["run_id"])
+    decision = promotion.promote(settings, model="bpr")
+    assert not decision["promoted"] and "champion v1" in decision["reason"]
+    assert decision["champion_ndcg"] == pytest.approx(strong["metrics"]["NDCG@10"])
+    # A forced rollback/roll-forward moves the alias; the tag records where it came from.
+    moved = promotion.rollback(settings, model="bpr", to_version=v2["version"])
+    assert moved == {"model": "ktrec-bpr", "champion": "2", "previous_champion": "1"}
+    promotion.rollback(settings, model="bpr", to_version="1")
+    assert promotion.champion(settings, model="bpr") == "1"
+    with pytest.raises(Exception):
+        promotion.rollback(settings, model="bpr", to_version="9")
+
+
+def test_rerun_duplicates_nothing(settings, trained):
+    weak, strong = trained["weak"], trained["strong"]
+    results = []
+    for _ in range(2):
+        base = registry.log_training_run(settings, summary=weak, run_key="r/bpr/baseline")
+        run = registry.log_training_run(settings, summary=strong, run_key="r/bpr/kt")
+        results.append((base, run, registry.register_version(settings, run=run, baseline_run_id=base["run_id"])))
+    (b1, r1, v1), (b2, r2, v2) = results
+    assert (b1["run_id"], r1["run_id"], v1["version"]) == (b2["run_id"], r2["run_id"], v2["version"])
+    assert r2["reused"] and not v2["created"]
+    mlflow_client = registry.client(settings)
+    assert len(mlflow_client.search_runs([registry.experiment_id(settings, mlflow_client)])) == 2
+    assert len(mlflow_client.search_model_versions("name = 'ktrec-bpr'")) == 1
+
+
+def test_champion_rescored_on_new_split(settings, trained):
+    weak, strong = trained["weak"], trained["strong"]
+    base = registry.log_training_run(settings, summary=weak, run_key="s1/bpr/baseline")
+    run = registry.log_training_run(settings, summary=strong, run_key="s1/bpr/kt")
+    registry.register_version(settings, run=run, baseline_run_id=base["run_id"])
+    promotion.promote(settings, model="bpr")
+    # A new night: a new split version, so the stored champion metric no longer applies.
+    frame = write_split(settings, seed=7)
+    data = train_data(frame)
+    model, _ = fit(data, steps=60, seed=3)
+    kt = write_run(trained["runs"], model=model, data=data, history=[], ndcg=honest_ndcg(model, data, frame),
+                   variant="kt")
+    untrained, _ = fit(data, steps=0)
+    bl = write_run(trained["runs"], model=untrained, data=data, history=[],
+                   ndcg=honest_ndcg(untrained, data, frame), variant="baseline")
+    base2 = registry.log_training_run(settings, summary=bl, run_key="s2/bpr/baseline")
+    registry.register_version(settings, run=registry.log_training_run(settings, summary=kt, run_key="s2/bpr/kt"),
+                              baseline_run_id=base2["run_id"])
+    decision = promotion.gate(settings, model="bpr")
+    from jobs.offline_eval import ndcg_on_split
+
+    rescored = ndcg_on_split(settings, model_uri="models:/ktrec-bpr/1", split="loo")
+    assert decision.champion_ndcg == pytest.approx(rescored)
+    assert decision.champion_ndcg != pytest.approx(strong["metrics"]["NDCG@10"])
+
+
+def test_cli_register_and_promote(settings, trained):
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    runner = CliRunner()
+    out = runner.invoke(app, ["register", "--run-dir", trained["strong"]["run_dir"],
+                              "--baseline-dir", trained["weak"]["run_dir"], "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout.strip().splitlines()[-1])["version"] == "1"
+    out = runner.invoke(app, ["promote", "--model", "bpr", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout.strip().splitlines()[-1])["promoted"] is True
+    out = runner.invoke(app, ["promote", "--model", "bpr", "--rollback-to", "1", "--json"])
+    assert json.loads(out.stdout.strip().splitlines()[-1])["champion"] == "1"
