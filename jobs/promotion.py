@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class GateDecision:
     model: str
-    version: str
+    version: str | None
     passed: bool
     reason: str
     challenger_ndcg: float | None = None
@@ -57,17 +57,25 @@ def _version(mlflow_client, name: str, version: str | None):
 
 def gate(settings: Settings, *, model: str, version: str | None = None) -> GateDecision:
     """Decide whether ``version`` (default: the challenger) may become champion; changes nothing."""
+    mv = _version(client(settings), registered_name(model), version)
+    return gate_run(settings, model=model, run_id=mv.run_id, baseline_run_id=mv.tags.get("ktrec.baseline_run_id"),
+                    version=str(mv.version))
+
+
+def gate_run(
+    settings: Settings, *, model: str, run_id: str, baseline_run_id: str | None, version: str | None = None
+) -> GateDecision:
+    """The gate on a logged run, before (``version=None``) or after it is registered."""
     mlflow_client = client(settings)
     name = registered_name(model)
-    mv = _version(mlflow_client, name, version)
     margin = settings.mlflow.promotion_margin
-    decision = dict(model=name, version=str(mv.version), margin=margin)
-    run = mlflow_client.get_run(mv.run_id)
+    decision = dict(model=name, version=version, margin=margin)
+    run = mlflow_client.get_run(run_id)
     ndcg = run.data.metrics.get(GATE_METRIC)
     if ndcg is None:
-        return GateDecision(**decision, passed=False, reason=f"run {mv.run_id} logged no {GATE_METRIC}")
+        return GateDecision(**decision, passed=False, reason=f"run {run_id} logged no {GATE_METRIC}")
     decision["challenger_ndcg"] = ndcg
-    baseline_id = mv.tags.get("ktrec.baseline_run_id")
+    baseline_id = baseline_run_id
     if not baseline_id:
         return GateDecision(**decision, passed=False, reason="no no-KT baseline run recorded for this version")
     baseline = mlflow_client.get_run(baseline_id)
@@ -81,7 +89,7 @@ def gate(settings: Settings, *, model: str, version: str | None = None) -> GateD
     if champion is None:
         return GateDecision(**decision, passed=True, reason="beats the baseline; no champion yet")
     decision["champion_version"] = str(champion.version)
-    if str(champion.version) == str(mv.version):
+    if champion.run_id == run_id:
         return GateDecision(**decision, passed=True, reason="already the champion")
     decision["champion_ndcg"] = champion_ndcg = _champion_ndcg(settings, name, champion, run)
     if not ndcg > champion_ndcg + margin:
@@ -108,6 +116,8 @@ def _champion_ndcg(settings: Settings, name: str, champion, challenger_run) -> f
 
 def record(settings: Settings, decision: GateDecision) -> None:
     """Write the decision on the version, so the registry UI shows why it was or was not promoted."""
+    if decision.version is None:
+        raise ValueError("record() needs a registered version; the decision was taken on a bare run")
     mlflow_client = client(settings)
     mlflow_client.set_model_version_tag(decision.model, decision.version, "ktrec.gate",
                                         "passed" if decision.passed else "refused")

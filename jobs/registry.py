@@ -61,13 +61,16 @@ def experiment_id(settings: Settings, mlflow_client, name: str = EXPERIMENT) -> 
 
 
 def read_summary(run_dir: Path) -> dict[str, Any]:
-    """The training summary a run folder holds (``summary.json``, written by the trainer)."""
-    path = Path(run_dir) / "summary.json"
+    """The training summary of a trainer's run folder, rebuilt from its ``metrics.json``."""
+    run_dir = Path(run_dir).resolve()
+    path = run_dir / "metrics.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: not a ktrec training run folder")
-    summary = json.loads(path.read_text())
-    summary.setdefault("run_dir", str(Path(run_dir).resolve()))
-    return summary
+    m = json.loads(path.read_text())
+    return {"model": m["model"], "variant": m["variant"], "metrics": m["test"]["metrics"],
+            "metrics_path": str(path), "model_path": str(run_dir / "model.pt"),
+            "scenario_path": str(run_dir / "scenario.yaml"), "run_dir": str(run_dir), "split": m["split"],
+            "seed": m.get("seed"), "profile_version": m.get("profile_version"), "history": m.get("history", [])}
 
 
 def find_run(settings: Settings, run_key: str) -> Any | None:
@@ -128,13 +131,13 @@ def log_training_run(
 
 
 def _run_result(run: Any, *, model_uri: str | None = None, reused: bool = False) -> dict[str, Any]:
-    uri = model_uri or _logged_model_uri(run)
+    uri = model_uri or logged_model_uri(run)
     return {"run_id": run.info.run_id, "model_uri": uri, "metrics": dict(run.data.metrics),
             "model": run.data.tags.get("ktrec.model"), "variant": run.data.tags.get("ktrec.variant"),
             "split_digest": run.data.tags.get("ktrec.split_digest"), "reused": reused}
 
 
-def _logged_model_uri(run: Any) -> str:
+def logged_model_uri(run: Any) -> str:
     """MLflow 3 records models logged in a run as run outputs (LoggedModel ids)."""
     outputs = getattr(run, "outputs", None)
     model_outputs = getattr(outputs, "model_outputs", None) or []
@@ -150,8 +153,10 @@ def split_digest(settings: Settings, split: str) -> str:
     version = current_version(settings, split_table(split))
     if version is None:
         return hashlib.sha256(f"unversioned:{split}".encode()).hexdigest()[:16]
+    # The meta (strategy, seed, counts, train_end) identifies the content, so a rerun that rebuilds the
+    # same split gets the same digest; without a meta the version folder does.
     meta = version / "meta.json"
-    payload = version.name + (meta.read_text() if meta.is_file() else "")
+    payload = meta.read_text() if meta.is_file() else version.name
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -23,6 +23,11 @@ def read_history(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """Per-epoch records (``{"epoch": 1, "loss": ..., "valid_ndcg@10": ...}``); empty when absent."""
     if isinstance(summary.get("history"), list):
         return summary["history"]
+    metrics_path = Path(summary.get("metrics_path") or Path(summary["run_dir"]) / "metrics.json")
+    if metrics_path.is_file():
+        history = json.loads(metrics_path.read_text()).get("history")
+        if isinstance(history, list):
+            return history
     candidates = [summary.get("history_path")] + [Path(summary["run_dir"]) / n for n in HISTORY_FILES]
     for path in (Path(p) for p in candidates if p):
         if path.is_file():
@@ -78,13 +83,17 @@ def log_dataset_inputs(settings: Settings, *, summary: dict[str, Any]) -> int:
     if split_version is not None:
         entries.append((f"split:{summary['split']}", split_version,
                         split_digest(settings, summary["split"]), "training"))
-    for table in (lake.INTERACTIONS, lake.USER_PROFILES, lake.ITEM_PROFILES):
+    version = lake.current_version(settings, lake.INTERACTIONS)
+    if version is not None:
+        entries.append((lake.INTERACTIONS, version, _digest(version.name), "source"))
+    # Profiles: the trainer reports which profile rows it read (per side); digest that report.
+    used = summary.get("profile_version") or {}
+    for side, table in (("user", lake.USER_PROFILES), ("item", lake.ITEM_PROFILES)):
         version = lake.current_version(settings, table)
-        if version is not None:
-            entries.append((table, version, _digest(version.name), "source"))
-    if summary.get("profile_version"):
-        entries.append(("profile_version", Path(str(summary["profile_version"])),
-                        _digest(str(summary["profile_version"])), "profiles"))
+        if version is not None and (side in used or not used):
+            digest = _digest(json.dumps(used.get(side), sort_keys=True, default=str)) if side in used \
+                else _digest(version.name)
+            entries.append((table, version, digest, "profiles"))
     with warnings.catch_warnings():  # both local artifact source classes match a file URI; same thing
         warnings.simplefilter("ignore", UserWarning)
         datasets = [MetaDataset(source=resolve_dataset_source(Path(path).absolute().as_uri()), name=name,
@@ -134,23 +143,21 @@ def served_class():
 
 
 def load_trained(settings: Settings, *, summary: dict[str, Any]) -> tuple[Any, Any]:
-    """The trained Recommender and its TrainData from the checkpoint at ``summary["model_path"]``.
+    """The trained Recommender and the data it serves from, for the run at ``summary["run_dir"]``.
 
-    Accepts a whole pickled module plus ``train_data.pkl`` beside it, or a dict checkpoint
-    ``{"model": <Recommender> | state, "train_data": <TrainData>}``.
+    The trainer's run folder holds ``model.pt`` (state dict) + ``model.json`` (name, config, id maps);
+    the served "seen" items are the split's train + valid interactions (what the test ranking masks).
     """
-    import pickle
+    from jobs.lake import split_table, table_path
+    from jobs.train import load_model
+    from models.cf.base import TrainData
+    from models.data import load_split
 
-    import torch
-
-    path = Path(summary["model_path"])
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    if isinstance(checkpoint, dict) and "model" in checkpoint and "train_data" in checkpoint:
-        return checkpoint["model"], checkpoint["train_data"]
-    data_file = path.parent / "train_data.pkl"
-    if isinstance(checkpoint, torch.nn.Module) and data_file.is_file():
-        return checkpoint, pickle.loads(data_file.read_bytes())
-    raise ValueError(
-        f"{path}: expected a pickled Recommender with train_data.pkl beside it, or a dict with "
-        "'model' and 'train_data'; cannot log this run's model"
-    )
+    run_dir = Path(summary["run_dir"])
+    spec = json.loads((run_dir / "model.json").read_text())
+    split = load_split(table_path(settings, split_table(summary["split"])))
+    if list(map(str, split.train.user_ids)) != list(map(str, spec["user_ids"])):
+        raise ValueError(f"split {summary['split']!r} changed since {run_dir} was trained: its user ids differ")
+    served = TrainData(user_ids=split.train.user_ids, item_ids=split.train.item_ids,
+                       train=split.test_mask, sequences=split.test_sequences)
+    return load_model(run_dir), served

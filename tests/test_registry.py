@@ -29,26 +29,31 @@ def trained(settings, tmp_path, migrated_db):
     shutil.copy(migrated_db, settings.root / "mlflow.db")
     frame = write_split(settings)
     data = train_data(frame)
-    weak, weak_hist = fit(data, steps=1, seed=1)
-    strong, strong_hist = fit(data, steps=60, seed=0)
     runs = tmp_path / "runs"
-    return {
-        "frame": frame, "data": data, "runs": runs,
-        "weak": write_run(runs, model=weak, data=data, history=weak_hist,
-                          ndcg=honest_ndcg(weak, data, frame), variant="baseline"),
-        "strong": write_run(runs, model=strong, data=data, history=strong_hist,
-                            ndcg=honest_ndcg(strong, data, frame), variant="kt"),
-    }
+    out = {"frame": frame, "data": data, "runs": runs}
+    for label, steps, seed, variant in (("weak", 1, 1, "baseline"), ("strong", 60, 0, "kt")):
+        model, history = fit(data, steps=steps, seed=seed)
+        out[label] = write_run(runs, model=model, data=data, history=history,
+                               ndcg=honest_ndcg(model, data, frame), variant=variant)
+        out[f"{label}_model"] = model
+    return out
+
+
+def log(settings, trained, label, key, *, variant=None, data=None):
+    """Log the run ``label`` (weak/strong) under ``key``, optionally relabelled as another variant."""
+    summary = trained[label] | ({"variant": variant} if variant else {})
+    return registry.log_training_run(settings, summary=summary, run_key=key,
+                                     model=trained[f"{label}_model"], train_data=data or trained["data"])
 
 
 def test_run_is_logged_registered_and_gated(settings, trained):
     weak, strong = trained["weak"], trained["strong"]
-    assert strong["metrics"]["NDCG@10"] > weak["metrics"]["NDCG@10"]  # the data makes training matter
-    baseline = registry.log_training_run(settings, summary=weak, run_key="t/2026-01-01/bpr/baseline")
-    run = registry.log_training_run(settings, summary=strong, run_key="t/2026-01-01/bpr/kt")
+    assert strong["metrics"]["ndcg_at_10"] > weak["metrics"]["ndcg_at_10"]  # the data makes training matter
+    baseline = log(settings, trained, "weak", "t/2026-01-01/bpr/baseline")
+    run = log(settings, trained, "strong", "t/2026-01-01/bpr/kt")
     logged = registry.client(settings).get_run(run["run_id"])
-    assert logged.data.metrics["test_ndcg_at_10"] == pytest.approx(strong["metrics"]["NDCG@10"])
-    assert logged.data.params["scenario.config.dim"] == "8"
+    assert logged.data.metrics["test_ndcg_at_10"] == pytest.approx(strong["metrics"]["ndcg_at_10"])
+    assert logged.data.params["scenario.commands.0.init_model.config.embedding_dim"] == "8"
     history = registry.client(settings).get_metric_history(run["run_id"], "loss")
     assert [m.step for m in history] == list(range(1, 61))
     assert {d.dataset.name for d in logged.inputs.dataset_inputs} == {"split:loo"}
@@ -72,14 +77,14 @@ def test_run_is_logged_registered_and_gated(settings, trained):
 
 def test_worse_model_is_refused_with_reason(settings, trained):
     weak, strong = trained["weak"], trained["strong"]
-    base = registry.log_training_run(settings, summary=weak, run_key="n1/bpr/baseline")
+    base = log(settings, trained, "weak", "n1/bpr/baseline")
     first = registry.register_version(
-        settings, run=registry.log_training_run(settings, summary=strong, run_key="n1/bpr/kt"),
+        settings, run=log(settings, trained, "strong", "n1/bpr/kt"),
         baseline_run_id=base["run_id"])
     assert promotion.promote(settings, model="bpr")["promoted"]
     # Night 2: the "KT" model is the weak one; it loses to the champion and to its baseline.
     second = registry.register_version(
-        settings, run=registry.log_training_run(settings, summary=weak, run_key="n2/bpr/kt"),
+        settings, run=log(settings, trained, "weak", "n2/bpr/kt"),
         baseline_run_id=base["run_id"])
     decision = promotion.promote(settings, model="bpr")
     assert not decision["promoted"] and decision["version"] == second["version"] == "2"
@@ -91,19 +96,16 @@ def test_worse_model_is_refused_with_reason(settings, trained):
 
 def test_champion_margin_and_rollback(settings, trained, monkeypatch):
     weak, strong = trained["weak"], trained["strong"]
-    base = registry.log_training_run(settings, summary=weak, run_key="m/bpr/baseline")
-    run = registry.log_training_run(settings, summary=strong, run_key="m/bpr/kt")
+    base = log(settings, trained, "weak", "m/bpr/baseline")
+    run = log(settings, trained, "strong", "m/bpr/kt")
     registry.register_version(settings, run=run, baseline_run_id=base["run_id"])
     promotion.promote(settings, model="bpr")
-    # Same quality again (another seed would tie): a tie does not beat the champion by the margin.
-    again = write_run(trained["runs"], model=fit(trained["data"], steps=60)[0], data=trained["data"],
-                      history=[], ndcg=strong["metrics"]["NDCG@10"], variant="kt")
-    v2 = registry.register_version(
-        settings, run=registry.log_training_run(settings, summary=again, run_key="m2/bpr/kt"),
-        baseline_run_id=base["run_id"])
+    # The same model again (another night): a tie does not beat the champion by the margin.
+    v2 = registry.register_version(settings, run=log(settings, trained, "strong", "m2/bpr/kt"),
+                                   baseline_run_id=base["run_id"])
     decision = promotion.promote(settings, model="bpr")
     assert not decision["promoted"] and "champion v1" in decision["reason"]
-    assert decision["champion_ndcg"] == pytest.approx(strong["metrics"]["NDCG@10"])
+    assert decision["champion_ndcg"] == pytest.approx(strong["metrics"]["ndcg_at_10"])
     # A forced rollback/roll-forward moves the alias; the tag records where it came from.
     moved = promotion.rollback(settings, model="bpr", to_version=v2["version"])
     assert moved == {"model": "ktrec-bpr", "champion": "2", "previous_champion": "1"}
@@ -117,8 +119,8 @@ def test_rerun_duplicates_nothing(settings, trained):
     weak, strong = trained["weak"], trained["strong"]
     results = []
     for _ in range(2):
-        base = registry.log_training_run(settings, summary=weak, run_key="r/bpr/baseline")
-        run = registry.log_training_run(settings, summary=strong, run_key="r/bpr/kt")
+        base = log(settings, trained, "weak", "r/bpr/baseline")
+        run = log(settings, trained, "strong", "r/bpr/kt")
         results.append((base, run, registry.register_version(settings, run=run, baseline_run_id=base["run_id"])))
     (b1, r1, v1), (b2, r2, v2) = results
     assert (b1["run_id"], r1["run_id"], v1["version"]) == (b2["run_id"], r2["run_id"], v2["version"])
@@ -130,8 +132,8 @@ def test_rerun_duplicates_nothing(settings, trained):
 
 def test_champion_rescored_on_new_split(settings, trained):
     weak, strong = trained["weak"], trained["strong"]
-    base = registry.log_training_run(settings, summary=weak, run_key="s1/bpr/baseline")
-    run = registry.log_training_run(settings, summary=strong, run_key="s1/bpr/kt")
+    base = log(settings, trained, "weak", "s1/bpr/baseline")
+    run = log(settings, trained, "strong", "s1/bpr/kt")
     registry.register_version(settings, run=run, baseline_run_id=base["run_id"])
     promotion.promote(settings, model="bpr")
     # A new night: a new split version, so the stored champion metric no longer applies.
@@ -143,29 +145,36 @@ def test_champion_rescored_on_new_split(settings, trained):
     untrained, _ = fit(data, steps=0)
     bl = write_run(trained["runs"], model=untrained, data=data, history=[],
                    ndcg=honest_ndcg(untrained, data, frame), variant="baseline")
-    base2 = registry.log_training_run(settings, summary=bl, run_key="s2/bpr/baseline")
-    registry.register_version(settings, run=registry.log_training_run(settings, summary=kt, run_key="s2/bpr/kt"),
-                              baseline_run_id=base2["run_id"])
+    base2 = registry.log_training_run(settings, summary=bl, run_key="s2/bpr/baseline", model=untrained,
+                                      train_data=data)
+    run2 = registry.log_training_run(settings, summary=kt, run_key="s2/bpr/kt", model=model, train_data=data)
+    registry.register_version(settings, run=run2, baseline_run_id=base2["run_id"])
     decision = promotion.gate(settings, model="bpr")
     from jobs.offline_eval import ndcg_on_split
 
     rescored = ndcg_on_split(settings, model_uri="models:/ktrec-bpr/1", split="loo")
     assert decision.champion_ndcg == pytest.approx(rescored)
-    assert decision.champion_ndcg != pytest.approx(strong["metrics"]["NDCG@10"])
+    assert decision.champion_ndcg != pytest.approx(strong["metrics"]["ndcg_at_10"])
 
 
 def test_cli_register_and_promote(settings, trained):
+    """The CLI path reads the trainer's own run folders (needs the zoo and the trainer)."""
+    train = pytest.importorskip("jobs.train")
     from typer.testing import CliRunner
 
     from jobs.cli import app
+    from jobs.settings import REPO_ROOT
 
+    scenario = REPO_ROOT / "conf" / "bpr" / "baseline.yaml"
+    dirs = [train.run(settings, scenario=scenario, split="loo", seed=seed, epochs=epochs, progress=False,
+                      output_dir=trained["runs"] / f"cli-{seed}")["run_dir"] for seed, epochs in ((1, 1), (2, 8))]
     runner = CliRunner()
-    out = runner.invoke(app, ["register", "--run-dir", trained["strong"]["run_dir"],
-                              "--baseline-dir", trained["weak"]["run_dir"], "--json"])
+    out = runner.invoke(app, ["register", "--run-dir", dirs[1], "--baseline-dir", dirs[0], "--json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout.strip().splitlines()[-1])["version"] == "1"
     out = runner.invoke(app, ["promote", "--model", "bpr", "--json"])
-    assert out.exit_code == 0, out.output
-    assert json.loads(out.stdout.strip().splitlines()[-1])["promoted"] is True
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["promoted"] == (result["challenger_ndcg"] > result["baseline_ndcg"])
+    assert out.exit_code == (0 if result["promoted"] else 2)
     out = runner.invoke(app, ["promote", "--model", "bpr", "--rollback-to", "1", "--json"])
     assert json.loads(out.stdout.strip().splitlines()[-1])["champion"] == "1"
