@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -46,6 +47,22 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def parse_time(value: str, option: str) -> datetime:
+    """An ISO-8601 time from the command line (naive = UTC), or a clear error."""
+    from jobs.lake import as_utc
+
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except ValueError as err:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO-8601 time (e.g. 1998-04-22T00:00:00 or 1998-04-22)", param_hint=option
+        ) from err
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 @app.command()
 def settings(as_json: bool = JsonOpt) -> None:
     """Show the resolved settings (profile, KTREC_HOME and every derived location)."""
@@ -61,7 +78,7 @@ def settings(as_json: bool = JsonOpt) -> None:
 @app.command()
 def register(
     run_dir: Path = typer.Option(..., "--run-dir", exists=True, file_okay=False, help="A training run folder."),
-    baseline_dir: Optional[Path] = typer.Option(
+    baseline_dir: Path | None = typer.Option(
         None, "--baseline-dir", exists=True, file_okay=False, help="The no-KT baseline run of the same split."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -75,8 +92,8 @@ def register(
 @app.command()
 def promote(
     model: str = typer.Option(..., "--model", help="CF model name, e.g. bpr (registered as ktrec-bpr)."),
-    version: Optional[str] = typer.Option(None, "--version", help="Version to gate; default the challenger."),
-    rollback_to: Optional[str] = typer.Option(None, "--rollback-to", help="Move champion back to this version."),
+    version: str | None = typer.Option(None, "--version", help="Version to gate; default the challenger."),
+    rollback_to: str | None = typer.Option(None, "--rollback-to", help="Move champion back to this version."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Promote a version to `champion` through the gate, or roll the champion back to a named version."""
@@ -92,6 +109,143 @@ def promote(
     emit(result, as_json)
     if not result["promoted"]:
         raise typer.Exit(2)
+
+
+def _parse_map(text: str | None) -> dict[str, str]:
+    """``user_id=uid,item_id=iid`` → {"user_id": "uid", "item_id": "iid"}."""
+    if not text:
+        return {}
+    pairs = [p.split("=", 1) for p in text.split(",") if p.strip()]
+    if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+        fail(f"--map expects FIELD=COLUMN pairs separated by commas, got {text!r}", code=2)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+@app.command()
+def ingest(
+    source: Path = typer.Option(..., "--source", help="Dataset folder or log file to ingest."),
+    fmt: str | None = typer.Option(None, "--format", help="ml100k|ml1m|mlcsv|recbole|csv|jsonl|parquet (default: detected)."),
+    batch_date: str | None = typer.Option(None, "--batch-date", help="Logical date of the batch, YYYY-MM-DD (default: today, UTC)."),
+    column_map: str | None = typer.Option(None, "--map", help="Column mapping for generic logs: user_id=uid,item_id=iid,timestamp=ts,rating=r."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Ingest interaction logs into the lake with Spark (partitioned by event_date, bad rows quarantined)."""
+    from datetime import date, datetime
+
+    from jobs.ingest import run
+    from jobs.ingest_text import MissingColumnsError
+    from jobs.settings import get_settings
+
+    try:
+        day = date.fromisoformat(batch_date) if batch_date else datetime.now(UTC).date()
+    except ValueError:
+        fail(f"--batch-date must be YYYY-MM-DD, got {batch_date!r}", code=2)
+    mapping = _parse_map(column_map)
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"ingesting {source} (batch {day})", spinner="dots"):
+        try:
+            summary = run(get_settings(), source=source, fmt=fmt, batch_date=day, column_map=mapping)
+        except (MissingColumnsError, FileNotFoundError, ValueError) as exc:
+            fail(str(exc))
+    emit(summary, as_json)
+
+
+datasets_app = typer.Typer(help="Public datasets ktrec knows how to fetch (needs network).", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+
+
+@datasets_app.command("download")
+def datasets_download(
+    name: str = typer.Argument(..., help="ml-100k | ml-1m | ml-latest-small"),
+    dest: Path = typer.Option(..., "--dest", help="Folder to unpack into (creates DEST/NAME)."),
+    url: str | None = typer.Option(None, "--url", help="Mirror URL of the zip archive."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Download a public dataset, check its MD5 and unpack it (fails clearly without network)."""
+    from jobs.datasets import DownloadError, download
+
+    try:
+        path = download(name, dest=dest, url=url)
+    except (DownloadError, KeyError) as exc:
+        fail(str(exc))
+    emit({"dataset": name, "path": str(path)}, as_json)
+
+
+@app.command()
+def profiles(
+    entity: str = typer.Option(..., "--entity", help="user or item."),
+    backend: str | None = typer.Option(None, "--backend", help="template | transformers | vllm | openai "
+                                          "(default: settings.llm.backend)."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Use interactions up to this UTC time (default now)."),
+    full: bool = typer.Option(False, "--full", help="Regenerate every profile, changed or not."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Generate user or item profiles (only those whose inputs changed) and append them to the lake."""
+    from jobs import profiles as job
+    from jobs.settings import get_settings
+
+    if entity not in ("user", "item"):
+        fail(f"--entity must be user or item, not {entity!r}", code=2)
+    try:
+        summary = job.run(get_settings(), entity=entity, backend=backend, as_of=parse_time(as_of, "--as-of") if as_of else _utcnow(), full=full,
+                          progress=not as_json)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    emit(summary, as_json)
+
+
+models_app = typer.Typer(help="Local model folders (offline LLMs shipped inside PyPI packages).",
+                         no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("prepare")
+def models_prepare(
+    name: str = typer.Argument(..., help="smollm2 (SmolLM2-135M-Instruct) or gemma3 (Gemma 3 270M base)."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if the folder is already prepared."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Write a plain Hugging Face folder for a packaged GGUF model under <KTREC_HOME>/models."""
+    import time
+
+    from jobs.settings import get_settings
+    from models.llm.prepare import MODELS, prepare
+
+    if name not in MODELS:
+        fail(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}", code=2)
+    started = time.perf_counter()
+    path = prepare(get_settings(), name, force=force)
+    emit({"model": name, "path": str(path), "seconds": round(time.perf_counter() - started, 2)}, as_json)
+
+
+@app.command()
+def stats(
+    as_of: str = typer.Option(..., "--as-of", help="As-of time (ISO-8601, UTC if naive): count events up to it."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Compute per-user and per-item interaction stats as of a time into the lake (user_stats, item_stats)."""
+    from jobs.settings import get_settings
+    from jobs.stats import run
+
+    moment = parse_time(as_of, "--as-of")
+    try:
+        summary = run(get_settings(), as_of=moment)
+    except FileNotFoundError as err:
+        fail(str(err))
+    emit(summary, as_json)
+
+
+@app.command()
+def materialize(
+    end: str = typer.Option(..., "--end", help="Materialize features up to this time (the run's logical date)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Register the features/ definitions in Feast and load the online store up to --end."""
+    from jobs.materialize import run
+    from jobs.settings import get_settings
+
+    emit(run(get_settings(), end=parse_time(end, "--end")), as_json)
 
 
 def main() -> None:  # pragma: no cover - console entry point

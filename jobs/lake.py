@@ -52,6 +52,11 @@ USER_STATS = "user_stats"
 ITEM_STATS = "item_stats"
 
 
+def as_utc(moment: datetime) -> datetime:
+    """Lake timestamps are UTC: a naive datetime is read as UTC, an aware one is converted."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
 def split_table(name: str) -> str:
     return f"splits/{name}"
 
