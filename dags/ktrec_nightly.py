@@ -18,7 +18,7 @@ Settings come from the worker's `KTREC_*` environment (`jobs.settings`).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
@@ -36,34 +36,70 @@ DEFAULT_ARGS = {
 }
 
 PARAMS = {
-    "dataset": Param(None, type=["null", "string"], title="Dataset path",
-                     description="Folder or file to ingest; empty uses the configured default (MovieLens 100K).",
-                     section="Data"),
-    "full_refresh": Param(False, type="boolean", title="Full refresh",
-                          description="Regenerate every profile instead of only those whose inputs changed.",
-                          section="Data"),
-    "split_strategy": Param("random", type="string", enum=["random", "temporal", "loo"], title="Split strategy",
-                            description="How interactions are cut into train/valid/test.", section="Data"),
-    "profile_backend": Param(None, type=["null", "string"], enum=[None, *BACKENDS], title="Profile backend",
-                             description="LLM backend for profiles; empty uses the configured one.",
-                             section="Profiles"),
-    "models": Param(["bpr"], type="array", items={"type": "string", "enum": MODELS}, examples=MODELS,
-                    minItems=1, uniqueItems=True, title="Models",
-                    description="CF models to retrain; each trains as baseline and with LLM-KT.",
-                    section="Training"),
-    "epochs": Param(None, type=["null", "integer"], minimum=1, maximum=500, title="Epochs",
-                    description="Override the epochs of every training stage; empty keeps the scenario's.",
-                    section="Training"),
-    "promote": Param(True, type="boolean", title="Promote",
-                     description="Make a challenger that passes the gate the champion; off only registers it.",
-                     section="Registry"),
+    "dataset": Param(
+        None,
+        type=["null", "string"],
+        title="Dataset path",
+        description="Folder or file to ingest; empty uses the configured default (MovieLens 100K).",
+        section="Data",
+    ),
+    "full_refresh": Param(
+        False,
+        type="boolean",
+        title="Full refresh",
+        description="Regenerate every profile instead of only those whose inputs changed.",
+        section="Data",
+    ),
+    "split_strategy": Param(
+        "random",
+        type="string",
+        enum=["random", "temporal", "loo"],
+        title="Split strategy",
+        description="How interactions are cut into train/valid/test.",
+        section="Data",
+    ),
+    "profile_backend": Param(
+        None,
+        type=["null", "string"],
+        enum=[None, *BACKENDS],
+        title="Profile backend",
+        description="LLM backend for profiles; empty uses the configured one.",
+        section="Profiles",
+    ),
+    "models": Param(
+        ["bpr"],
+        type="array",
+        items={"type": "string", "enum": MODELS},
+        examples=MODELS,
+        minItems=1,
+        uniqueItems=True,
+        title="Models",
+        description="CF models to retrain; each trains as baseline and with LLM-KT.",
+        section="Training",
+    ),
+    "epochs": Param(
+        None,
+        type=["null", "integer"],
+        minimum=1,
+        maximum=500,
+        title="Epochs",
+        description="Override the epochs of every training stage; empty keeps the scenario's.",
+        section="Training",
+    ),
+    "promote": Param(
+        True,
+        type="boolean",
+        title="Promote",
+        description="Make a challenger that passes the gate the champion; off only registers it.",
+        section="Registry",
+    ),
 }
 
 
 def _run_date(context) -> date:
     """The date this run is keyed on: the logical date, or the run's run_after for a date-less trigger."""
     moment = context.get("logical_date") or context["dag_run"].run_after
-    return moment.astimezone(timezone.utc).date()
+    return moment.astimezone(UTC).date()
 
 
 def _fail_on_invalid(call):
@@ -80,7 +116,7 @@ def _fail_on_invalid(call):
 @dag(
     dag_id="ktrec_nightly",
     schedule="0 2 * * *",
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
@@ -103,17 +139,20 @@ def ktrec_nightly():
 
     @task(execution_timeout=timedelta(minutes=20))
     def validate(ingested: dict) -> dict:
-        from jobs.settings import get_settings
         from jobs.validate import run
 
-        summary = _fail_on_invalid(lambda: run(get_settings(), batch_date=date.fromisoformat(
-            str(ingested["batch_date"]))))
+        from jobs.settings import get_settings
+
+        summary = _fail_on_invalid(
+            lambda: run(get_settings(), batch_date=date.fromisoformat(str(ingested["batch_date"])))
+        )
         return {"batch_date": str(ingested["batch_date"]), "success": bool(summary.get("success", True))}
 
     @task(execution_timeout=timedelta(minutes=30))
     def split(validated: dict, params: dict | None = None) -> dict:
-        from jobs.settings import get_settings
         from jobs.split import run
+
+        from jobs.settings import get_settings
 
         summary = run(get_settings(), strategy=params["split_strategy"], name="nightly")
         return {"name": "nightly", "train_end": summary["meta"]["train_end"]}
@@ -124,14 +163,20 @@ def ktrec_nightly():
         from jobs.settings import get_settings
 
         as_of = datetime.fromisoformat(str(cut["train_end"]).replace("Z", "+00:00"))
-        summary = run(get_settings(), entity=entity, backend=params["profile_backend"], as_of=as_of,
-                      full=params["full_refresh"])
+        summary = run(
+            get_settings(),
+            entity=entity,
+            backend=params["profile_backend"],
+            as_of=as_of,
+            full=params["full_refresh"],
+        )
         return {"entity": entity, "generated": summary.get("generated"), "table": summary.get("table")}
 
     @task(execution_timeout=timedelta(minutes=20))
     def validate_profiles(profiled: dict) -> dict:
-        from jobs.settings import get_settings
         from jobs.validate import validate_profiles as check
+
+        from jobs.settings import get_settings
 
         summary = _fail_on_invalid(lambda: check(get_settings(), entity=profiled["entity"]))
         return {"entity": profiled["entity"], "success": bool(summary.get("success", True))}
@@ -150,7 +195,7 @@ def ktrec_nightly():
         from jobs.materialize import run
         from jobs.settings import get_settings
 
-        end = datetime.combine(_run_date(context) + timedelta(days=1), datetime.min.time(), timezone.utc)
+        end = datetime.combine(_run_date(context) + timedelta(days=1), datetime.min.time(), UTC)
         summary = run(get_settings(), end=end)
         return {"end": end.isoformat(), "views": sorted(summary.get("views", {}))}
 
@@ -159,12 +204,20 @@ def ktrec_nightly():
         return list(params["models"])
 
     @task(pool="gpu", execution_timeout=timedelta(hours=4))
-    def train(model: str, variant: str, cut: dict, features: dict, params: dict | None = None, **context) -> dict:
+    def train(
+        model: str, variant: str, cut: dict, features: dict, params: dict | None = None, **context
+    ) -> dict:
         from jobs.nightly import train_one
         from jobs.settings import get_settings
 
-        return train_one(get_settings(), model=model, variant=variant, split=cut["name"],
-                         run_date=_run_date(context), epochs=params["epochs"])
+        return train_one(
+            get_settings(),
+            model=model,
+            variant=variant,
+            split=cut["name"],
+            run_date=_run_date(context),
+            epochs=params["epochs"],
+        )
 
     @task(execution_timeout=timedelta(minutes=30))
     def evaluate(results: list, **context) -> list[dict]:

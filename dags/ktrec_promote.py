@@ -14,28 +14,44 @@ Same as `ktrec promote --model bpr [--version V | --rollback-to V]`.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
 MODELS = ["bpr", "neumf", "lightgcn", "multvae", "simplex", "sasrec"]
 
 PARAMS = {
-    "model": Param("bpr", type="string", enum=MODELS, title="Model",
-                   description="CF model whose registered model (ktrec-<model>) to change.", section="Target"),
-    "version": Param(None, type=["null", "string"], pattern="^[0-9]+$", title="Version to promote",
-                     description="Registered version to gate and promote; empty means the current challenger.",
-                     section="Promote"),
-    "rollback_to": Param(None, type=["null", "string"], pattern="^[0-9]+$", title="Roll back to",
-                         description="Move champion back to this version instead (skips the gate).",
-                         section="Roll back"),
+    "model": Param(
+        "bpr",
+        type="string",
+        enum=MODELS,
+        title="Model",
+        description="CF model whose registered model (ktrec-<model>) to change.",
+        section="Target",
+    ),
+    "version": Param(
+        None,
+        type=["null", "string"],
+        pattern="^[0-9]+$",
+        title="Version to promote",
+        description="Registered version to gate and promote; empty means the current challenger.",
+        section="Promote",
+    ),
+    "rollback_to": Param(
+        None,
+        type=["null", "string"],
+        pattern="^[0-9]+$",
+        title="Roll back to",
+        description="Move champion back to this version instead (skips the gate).",
+        section="Roll back",
+    ),
 }
 
 
 @dag(
     dag_id="ktrec_promote",
     schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     default_args={"owner": "ktrec", "retries": 0, "execution_timeout": timedelta(minutes=20)},
@@ -47,6 +63,7 @@ def ktrec_promote():
     @task
     def change_champion(params: dict | None = None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
+
         from jobs import promotion
         from jobs.settings import get_settings
 

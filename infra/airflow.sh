@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Airflow for ktrec as users run it: `infra/airflow.sh init|start|stop|status`.
 #   init   create the Postgres database if missing, migrate it, create the `gpu` pool, generate secrets
-#   start  start api-server, scheduler, dag-processor and triggerer, each in its own process group
+#   start  start api-server, scheduler and dag-processor, each in its own process group (add `triggerer`
+#          to SERVICES when a DAG uses deferrable operators; ktrec's do not)
 #   stop   stop every process group `start` recorded
 # Settings: infra/airflow-servers.env (or AIRFLOW_ENV_FILE), overridable by the caller's environment;
 # AIRFLOW_HOME defaults to $KTREC_HOME/airflow. Logs and pid files live under $AIRFLOW_HOME/run.
@@ -21,7 +22,7 @@ export AIRFLOW__API__BASE_URL=${AIRFLOW__API__BASE_URL:-http://$AIRFLOW__API__HO
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-$AIRFLOW__API__BASE_URL/execution/}
 export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}
 RUN=$AIRFLOW_HOME/run
-SERVICES=(api-server scheduler dag-processor triggerer)
+SERVICES=(api-server scheduler dag-processor)
 mkdir -p "$RUN"
 
 load_secrets() {
@@ -57,7 +58,11 @@ case "${1:-}" in
   start)
     load_secrets
     for service in "${SERVICES[@]}"; do
-      setsid airflow "$service" >"$RUN/$service.log" 2>&1 < /dev/null &
+      args=()
+      # LocalExecutor logs are on this disk and the api-server reads them there; the scheduler's log
+      # server would listen on every interface, so it stays off.
+      [[ "$service" == scheduler ]] && args=(--skip-serve-logs)
+      setsid airflow "$service" "${args[@]}" >"$RUN/$service.log" 2>&1 < /dev/null &
       echo $! > "$RUN/$service.pid"
     done
     echo "started ${SERVICES[*]}; UI at $AIRFLOW__API__BASE_URL (user admin, password in" \

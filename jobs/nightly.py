@@ -43,8 +43,15 @@ def train_one(
     from jobs.train import run
 
     out = settings.runs_dir / run_date.isoformat() / f"{model}-{variant}"
-    summary = run(settings, scenario=scenario_for(model, variant), split=split, seed=settings.seed,
-                  output_dir=out, epochs=epochs, progress=False)
+    summary = run(
+        settings,
+        scenario=scenario_for(model, variant),
+        split=split,
+        seed=settings.seed,
+        output_dir=out,
+        epochs=epochs,
+        progress=False,
+    )
     return {k: summary[k] for k in ("model", "variant", "metrics", "run_dir", "split")}
 
 
@@ -58,10 +65,15 @@ def evaluate(settings: Settings, *, results: list[dict[str, Any]], run_date: dat
 
     pairs: dict[str, dict[str, dict]] = {}
     for result in results:
-        bad = {k: v for k, v in result["metrics"].items() if not (isinstance(v, float) and 0 <= v <= 1)
-               or math.isnan(v)}
+        bad = {
+            k: v
+            for k, v in result["metrics"].items()
+            if not (isinstance(v, float) and 0 <= v <= 1) or math.isnan(v)
+        }
         if bad or "ndcg_at_10" not in result["metrics"]:
-            raise ValueError(f"{result['model']} ({result['variant']}): invalid metrics {bad or result['metrics']}")
+            raise ValueError(
+                f"{result['model']} ({result['variant']}): invalid metrics {bad or result['metrics']}"
+            )
         pairs.setdefault(result["model"], {})[result["variant"]] = result
     evaluated = []
     for model, runs in sorted(pairs.items()):
@@ -69,13 +81,21 @@ def evaluate(settings: Settings, *, results: list[dict[str, Any]], run_date: dat
             raise ValueError(f"{model}: expected runs {VARIANTS}, got {sorted(runs)}")
         if runs["baseline"]["split"] != runs["kt"]["split"]:
             raise ValueError(f"{model}: baseline and KT trained on different splits")
-        logged = {variant: log_training_run(settings, summary=read_summary(Path(r["run_dir"])),
-                                            run_key=run_key(run_date, model, variant))
-                  for variant, r in runs.items()}
-        evaluated.append({"model": model, "kt_run_id": logged["kt"]["run_id"],
-                          "baseline_run_id": logged["baseline"]["run_id"],
-                          "kt_ndcg_at_10": runs["kt"]["metrics"]["ndcg_at_10"],
-                          "baseline_ndcg_at_10": runs["baseline"]["metrics"]["ndcg_at_10"]})
+        logged = {
+            variant: log_training_run(
+                settings, summary=read_summary(Path(r["run_dir"])), run_key=run_key(run_date, model, variant)
+            )
+            for variant, r in runs.items()
+        }
+        evaluated.append(
+            {
+                "model": model,
+                "kt_run_id": logged["kt"]["run_id"],
+                "baseline_run_id": logged["baseline"]["run_id"],
+                "kt_ndcg_at_10": runs["kt"]["metrics"]["ndcg_at_10"],
+                "baseline_ndcg_at_10": runs["baseline"]["metrics"]["ndcg_at_10"],
+            }
+        )
     return evaluated
 
 
@@ -83,8 +103,12 @@ def gate(settings: Settings, *, evaluated: dict[str, Any]) -> dict[str, Any]:
     """The promotion gate on the KT run, before registration."""
     from jobs.promotion import gate_run
 
-    decision = gate_run(settings, model=evaluated["model"], run_id=evaluated["kt_run_id"],
-                        baseline_run_id=evaluated["baseline_run_id"])
+    decision = gate_run(
+        settings,
+        model=evaluated["model"],
+        run_id=evaluated["kt_run_id"],
+        baseline_run_id=evaluated["baseline_run_id"],
+    )
     return evaluated | {"gate": decision.as_dict()}
 
 
@@ -94,23 +118,40 @@ def register(settings: Settings, *, gated: dict[str, Any]) -> dict[str, Any]:
     from jobs.registry import client, logged_model_uri, register_version
 
     run = client(settings).get_run(gated["kt_run_id"])
-    version = register_version(settings, run={"run_id": gated["kt_run_id"], "model": gated["model"],
-                                              "variant": "kt", "model_uri": logged_model_uri(run)},
-                               baseline_run_id=gated["baseline_run_id"])
+    version = register_version(
+        settings,
+        run={
+            "run_id": gated["kt_run_id"],
+            "model": gated["model"],
+            "variant": "kt",
+            "model_uri": logged_model_uri(run),
+        },
+        baseline_run_id=gated["baseline_run_id"],
+    )
     record(settings, GateDecision(**(gated["gate"] | {"version": version["version"]})))
     return gated | {"version": version["version"], "registered_model": version["name"]}
 
 
 def promote(settings: Settings, *, registered: dict[str, Any], enabled: bool) -> dict[str, Any]:
     """Make the version champion when the gate passed and promotion is enabled (re-checked here)."""
-    from jobs.promotion import champion, promote as gated_promote
+    from jobs.promotion import champion
+    from jobs.promotion import promote as gated_promote
 
     if not (enabled and registered["gate"]["passed"]):
         why = "promotion disabled for this run" if not enabled else registered["gate"]["reason"]
         log.info("%s v%s stays challenger: %s", registered["model"], registered["version"], why)
-        return {"model": registered["model"], "version": registered["version"], "promoted": False, "reason": why,
-                "champion": champion(settings, model=registered["model"])}
+        return {
+            "model": registered["model"],
+            "version": registered["version"],
+            "promoted": False,
+            "reason": why,
+            "champion": champion(settings, model=registered["model"]),
+        }
     result = gated_promote(settings, model=registered["model"], version=registered["version"])
-    return {"model": registered["model"], "version": registered["version"], "promoted": result["promoted"],
-            "reason": result["reason"], "champion": champion(settings, model=registered["model"])}
-
+    return {
+        "model": registered["model"],
+        "version": registered["version"],
+        "promoted": result["promoted"],
+        "reason": result["reason"],
+        "champion": champion(settings, model=registered["model"]),
+    }

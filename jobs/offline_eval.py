@@ -24,8 +24,9 @@ def read_split(settings: Settings, split: str) -> pd.DataFrame:
     files = sorted(Path(folder).rglob("*.parquet"))
     if not files:
         raise FileNotFoundError(f"split {split!r} has no parquet files under {folder}")
-    return pd.concat([pd.read_parquet(f, columns=["user_id", "item_id", "split"]) for f in files],
-                     ignore_index=True)
+    return pd.concat(
+        [pd.read_parquet(f, columns=["user_id", "item_id", "split"]) for f in files], ignore_index=True
+    )
 
 
 def ndcg_at_k(ranked: list[str], relevant: set[str], k: int = 10) -> float:
@@ -48,18 +49,24 @@ def ndcg_on_split(settings: Settings, *, model_uri: str, split: str, k: int = 10
     # As the trainer's evaluator: test ranks against everything but train + valid; targets whose user
     # or item never occurs in train (unscorable) or that repeat a known item are dropped.
     known = frame[frame["split"].isin(["train", "valid"])].groupby("user_id")["item_id"].apply(set)
-    test_rows = frame[(frame["split"] == "test") & frame["user_id"].isin(set(train["user_id"]))
-                      & frame["item_id"].isin(set(train["item_id"]))]
-    test_rows = test_rows[[i not in known.get(u, ()) for u, i in zip(test_rows["user_id"], test_rows["item_id"])]]
+    test_rows = frame[
+        (frame["split"] == "test")
+        & frame["user_id"].isin(set(train["user_id"]))
+        & frame["item_id"].isin(set(train["item_id"]))
+    ]
+    test_rows = test_rows[
+        [i not in known.get(u, ()) for u, i in zip(test_rows["user_id"], test_rows["item_id"], strict=True)]
+    ]
     test = test_rows.groupby("user_id")["item_id"].apply(set)
     if test.empty:
         raise ValueError(f"split {split!r} has no test rows")
     depth = k + int(max((len(known.get(u, ())) for u in test.index), default=0))
     model = mlflow.pyfunc.load_model(model_uri)
-    answers = model.predict(pd.DataFrame({"user_id": list(test.index)}),
-                            params={"k": depth, "exclude_seen": False})
+    answers = model.predict(
+        pd.DataFrame({"user_id": list(test.index)}), params={"k": depth, "exclude_seen": False}
+    )
     scores = []
-    for user, items in zip(answers["user_id"], answers["item_ids"]):
+    for user, items in zip(answers["user_id"], answers["item_ids"], strict=True):
         seen = known.get(user, set())
         ranked = [i for i in list(items) if i not in seen][:k]
         scores.append(ndcg_at_k(ranked, test[user], k))

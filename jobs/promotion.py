@@ -48,8 +48,11 @@ def _alias_version(mlflow_client, name: str, alias: str):
 
 
 def _version(mlflow_client, name: str, version: str | None):
-    mv = mlflow_client.get_model_version(name, version) if version else _alias_version(
-        mlflow_client, name, CHALLENGER)
+    mv = (
+        mlflow_client.get_model_version(name, version)
+        if version
+        else _alias_version(mlflow_client, name, CHALLENGER)
+    )
     if mv is None:
         raise LookupError(f"{name} has no version {version or 'with alias ' + CHALLENGER}")
     return mv
@@ -58,8 +61,13 @@ def _version(mlflow_client, name: str, version: str | None):
 def gate(settings: Settings, *, model: str, version: str | None = None) -> GateDecision:
     """Decide whether ``version`` (default: the challenger) may become champion; changes nothing."""
     mv = _version(client(settings), registered_name(model), version)
-    return gate_run(settings, model=model, run_id=mv.run_id, baseline_run_id=mv.tags.get("ktrec.baseline_run_id"),
-                    version=str(mv.version))
+    return gate_run(
+        settings,
+        model=model,
+        run_id=mv.run_id,
+        baseline_run_id=mv.tags.get("ktrec.baseline_run_id"),
+        version=str(mv.version),
+    )
 
 
 def gate_run(
@@ -77,14 +85,19 @@ def gate_run(
     decision["challenger_ndcg"] = ndcg
     baseline_id = baseline_run_id
     if not baseline_id:
-        return GateDecision(**decision, passed=False, reason="no no-KT baseline run recorded for this version")
+        return GateDecision(
+            **decision, passed=False, reason="no no-KT baseline run recorded for this version"
+        )
     baseline = mlflow_client.get_run(baseline_id)
     if baseline.data.tags.get("ktrec.split_digest") != run.data.tags.get("ktrec.split_digest"):
         return GateDecision(**decision, passed=False, reason="baseline was evaluated on another test split")
     decision["baseline_ndcg"] = baseline_ndcg = baseline.data.metrics.get(GATE_METRIC, float("nan"))
     if not ndcg > baseline_ndcg:
-        return GateDecision(**decision, passed=False,
-                            reason=f"NDCG@10 {ndcg:.4f} does not beat the no-KT baseline {baseline_ndcg:.4f}")
+        return GateDecision(
+            **decision,
+            passed=False,
+            reason=f"NDCG@10 {ndcg:.4f} does not beat the no-KT baseline {baseline_ndcg:.4f}",
+        )
     champion = _alias_version(mlflow_client, name, CHAMPION)
     if champion is None:
         return GateDecision(**decision, passed=True, reason="beats the baseline; no champion yet")
@@ -93,12 +106,22 @@ def gate_run(
         return GateDecision(**decision, passed=True, reason="already the champion")
     decision["champion_ndcg"] = champion_ndcg = _champion_ndcg(settings, name, champion, run)
     if not ndcg > champion_ndcg + margin:
-        return GateDecision(**decision, passed=False, reason=(
-            f"NDCG@10 {ndcg:.4f} does not beat champion v{champion.version} ({champion_ndcg:.4f}) "
-            f"by the margin {margin}"))
-    return GateDecision(**decision, passed=True, reason=(
-        f"NDCG@10 {ndcg:.4f} beats champion v{champion.version} ({champion_ndcg:.4f}) + {margin} "
-        f"and the baseline ({baseline_ndcg:.4f})"))
+        return GateDecision(
+            **decision,
+            passed=False,
+            reason=(
+                f"NDCG@10 {ndcg:.4f} does not beat champion v{champion.version} ({champion_ndcg:.4f}) "
+                f"by the margin {margin}"
+            ),
+        )
+    return GateDecision(
+        **decision,
+        passed=True,
+        reason=(
+            f"NDCG@10 {ndcg:.4f} beats champion v{champion.version} ({champion_ndcg:.4f}) + {margin} "
+            f"and the baseline ({baseline_ndcg:.4f})"
+        ),
+    )
 
 
 def _champion_ndcg(settings: Settings, name: str, champion, challenger_run) -> float:
@@ -107,11 +130,17 @@ def _champion_ndcg(settings: Settings, name: str, champion, challenger_run) -> f
 
     champion_run = client(settings).get_run(champion.run_id)
     digest = challenger_run.data.tags.get("ktrec.split_digest")
-    if champion_run.data.tags.get("ktrec.split_digest") == digest and GATE_METRIC in champion_run.data.metrics:
+    if (
+        champion_run.data.tags.get("ktrec.split_digest") == digest
+        and GATE_METRIC in champion_run.data.metrics
+    ):
         return champion_run.data.metrics[GATE_METRIC]
     log.info("re-scoring %s v%s on split %s", name, champion.version, challenger_run.data.tags["ktrec.split"])
-    return ndcg_on_split(settings, model_uri=f"models:/{name}/{champion.version}",
-                         split=challenger_run.data.tags["ktrec.split"])
+    return ndcg_on_split(
+        settings,
+        model_uri=f"models:/{name}/{champion.version}",
+        split=challenger_run.data.tags["ktrec.split"],
+    )
 
 
 def record(settings: Settings, decision: GateDecision) -> None:
@@ -119,12 +148,17 @@ def record(settings: Settings, decision: GateDecision) -> None:
     if decision.version is None:
         raise ValueError("record() needs a registered version; the decision was taken on a bare run")
     mlflow_client = client(settings)
-    mlflow_client.set_model_version_tag(decision.model, decision.version, "ktrec.gate",
-                                        "passed" if decision.passed else "refused")
-    mlflow_client.set_model_version_tag(decision.model, decision.version, "ktrec.gate_reason", decision.reason)
+    mlflow_client.set_model_version_tag(
+        decision.model, decision.version, "ktrec.gate", "passed" if decision.passed else "refused"
+    )
+    mlflow_client.set_model_version_tag(
+        decision.model, decision.version, "ktrec.gate_reason", decision.reason
+    )
 
 
-def promote(settings: Settings, *, model: str, version: str | None = None, apply: bool = True) -> dict[str, Any]:
+def promote(
+    settings: Settings, *, model: str, version: str | None = None, apply: bool = True
+) -> dict[str, Any]:
     """Gate ``version`` (default: the challenger) and, if it passes and ``apply``, make it champion."""
     decision = gate(settings, model=model, version=version)
     record(settings, decision)
@@ -144,11 +178,17 @@ def rollback(settings: Settings, *, model: str, to_version: str) -> dict[str, An
     target = mlflow_client.get_model_version(name, str(to_version))  # raises when absent
     previous = _alias_version(mlflow_client, name, CHAMPION)
     mlflow_client.set_registered_model_alias(name, CHAMPION, str(target.version))
-    mlflow_client.set_model_version_tag(name, str(target.version), "ktrec.rollback_from",
-                                        str(previous.version) if previous else "none")
-    log.warning("%s champion rolled back from v%s to v%s", name, previous and previous.version, target.version)
-    return {"model": name, "champion": str(target.version),
-            "previous_champion": str(previous.version) if previous else None}
+    mlflow_client.set_model_version_tag(
+        name, str(target.version), "ktrec.rollback_from", str(previous.version) if previous else "none"
+    )
+    log.warning(
+        "%s champion rolled back from v%s to v%s", name, previous and previous.version, target.version
+    )
+    return {
+        "model": name,
+        "champion": str(target.version),
+        "previous_champion": str(previous.version) if previous else None,
+    }
 
 
 def champion(settings: Settings, *, model: str) -> str | None:

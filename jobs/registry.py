@@ -67,10 +67,19 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: not a ktrec training run folder")
     m = json.loads(path.read_text())
-    return {"model": m["model"], "variant": m["variant"], "metrics": m["test"]["metrics"],
-            "metrics_path": str(path), "model_path": str(run_dir / "model.pt"),
-            "scenario_path": str(run_dir / "scenario.yaml"), "run_dir": str(run_dir), "split": m["split"],
-            "seed": m.get("seed"), "profile_version": m.get("profile_version"), "history": m.get("history", [])}
+    return {
+        "model": m["model"],
+        "variant": m["variant"],
+        "metrics": m["test"]["metrics"],
+        "metrics_path": str(path),
+        "model_path": str(run_dir / "model.pt"),
+        "scenario_path": str(run_dir / "scenario.yaml"),
+        "run_dir": str(run_dir),
+        "split": m["split"],
+        "seed": m.get("seed"),
+        "profile_version": m.get("profile_version"),
+        "history": m.get("history", []),
+    }
 
 
 def find_run(settings: Settings, run_key: str) -> Any | None:
@@ -111,17 +120,30 @@ def log_training_run(
     mlflow_client = client(settings)
     metrics = {f"test_{metric_key(k)}": float(v) for k, v in summary["metrics"].items()}
     history = registry_io.read_history(summary)
-    tags = {RUN_KEY: run_key, "ktrec.model": summary["model"], "ktrec.variant": summary["variant"],
-            "ktrec.split": summary["split"], "ktrec.split_digest": split_digest(settings, summary["split"])}
-    with mlflow.start_run(experiment_id=experiment_id(settings, mlflow_client),
-                          run_name=f"{summary['model']}-{summary['variant']}", tags=tags) as run:
+    tags = {
+        RUN_KEY: run_key,
+        "ktrec.model": summary["model"],
+        "ktrec.variant": summary["variant"],
+        "ktrec.split": summary["split"],
+        "ktrec.split_digest": split_digest(settings, summary["split"]),
+    }
+    with mlflow.start_run(
+        experiment_id=experiment_id(settings, mlflow_client),
+        run_name=f"{summary['model']}-{summary['variant']}",
+        tags=tags,
+    ) as run:
         mlflow.log_params(registry_io.flat_params(summary))
         if summary.get("scenario_path"):
             mlflow.log_artifact(summary["scenario_path"], artifact_path="scenario")
         for step, epoch in enumerate(history):
-            mlflow.log_metrics({metric_key(k): float(v) for k, v in epoch.items()
-                                if k != "epoch" and isinstance(v, (int, float))},
-                               step=int(epoch.get("epoch", step)))
+            mlflow.log_metrics(
+                {
+                    metric_key(k): float(v)
+                    for k, v in epoch.items()
+                    if k != "epoch" and isinstance(v, (int, float))
+                },
+                step=int(epoch.get("epoch", step)),
+            )
         mlflow.log_metrics(metrics)
         registry_io.log_dataset_inputs(settings, summary=summary)
         info = registry_io.log_recommender(model, train_data, name="model")
@@ -132,9 +154,15 @@ def log_training_run(
 
 def _run_result(run: Any, *, model_uri: str | None = None, reused: bool = False) -> dict[str, Any]:
     uri = model_uri or logged_model_uri(run)
-    return {"run_id": run.info.run_id, "model_uri": uri, "metrics": dict(run.data.metrics),
-            "model": run.data.tags.get("ktrec.model"), "variant": run.data.tags.get("ktrec.variant"),
-            "split_digest": run.data.tags.get("ktrec.split_digest"), "reused": reused}
+    return {
+        "run_id": run.info.run_id,
+        "model_uri": uri,
+        "metrics": dict(run.data.metrics),
+        "model": run.data.tags.get("ktrec.model"),
+        "variant": run.data.tags.get("ktrec.variant"),
+        "split_digest": run.data.tags.get("ktrec.split_digest"),
+        "reused": reused,
+    }
 
 
 def logged_model_uri(run: Any) -> str:
@@ -173,7 +201,8 @@ def register_version(
         mlflow_client.get_registered_model(name)
     except MlflowException:
         mlflow_client.create_registered_model(
-            name, description=f"ktrec {run['model']} recommender (top-k pyfunc); aliases champion/challenger")
+            name, description=f"ktrec {run['model']} recommender (top-k pyfunc); aliases champion/challenger"
+        )
     same = mlflow_client.search_model_versions(f"name = '{name}' and run_id = '{run['run_id']}'")
     if same:
         version = same[0]
@@ -181,14 +210,23 @@ def register_version(
         version = mlflow.register_model(run["model_uri"], name, tags={"ktrec.variant": run["variant"] or ""})
         mlflow_client.set_model_version_tag(name, version.version, "ktrec.run_id", run["run_id"])
         if baseline_run_id:
-            mlflow_client.set_model_version_tag(name, version.version, "ktrec.baseline_run_id", baseline_run_id)
+            mlflow_client.set_model_version_tag(
+                name, version.version, "ktrec.baseline_run_id", baseline_run_id
+            )
         mlflow_client.set_registered_model_alias(name, CHALLENGER, version.version)
     log.info("%s version %s (run %s) is the challenger", name, version.version, run["run_id"])
-    return {"name": name, "version": str(version.version), "run_id": run["run_id"],
-            "model_uri": f"models:/{name}/{version.version}", "created": not same}
+    return {
+        "name": name,
+        "version": str(version.version),
+        "run_id": run["run_id"],
+        "model_uri": f"models:/{name}/{version.version}",
+        "created": not same,
+    }
 
 
-def register_run_dir(settings: Settings, *, run_dir: Path, baseline_dir: Path | None = None) -> dict[str, Any]:
+def register_run_dir(
+    settings: Settings, *, run_dir: Path, baseline_dir: Path | None = None
+) -> dict[str, Any]:
     """CLI path: log the run in ``run_dir`` (and its baseline) and register it as the challenger."""
     run = log_training_run(settings, summary=read_summary(run_dir))
     baseline = log_training_run(settings, summary=read_summary(baseline_dir)) if baseline_dir else None

@@ -42,8 +42,9 @@ def flat_params(summary: dict[str, Any]) -> dict[str, str]:
     """Run params: the summary's identity fields plus the scenario YAML flattened to dotted keys."""
     import yaml
 
-    params: dict[str, Any] = {k: summary.get(k) for k in
-                              ("model", "variant", "split", "seed", "epochs", "profile_version")}
+    params: dict[str, Any] = {
+        k: summary.get(k) for k in ("model", "variant", "split", "seed", "epochs", "profile_version")
+    }
     if summary.get("scenario_path") and Path(summary["scenario_path"]).is_file():
         scenario = yaml.safe_load(Path(summary["scenario_path"]).read_text()) or {}
         params |= _flatten(scenario, "scenario")
@@ -81,8 +82,9 @@ def log_dataset_inputs(settings: Settings, *, summary: dict[str, Any]) -> int:
     entries: list[tuple[str, Path, str, str]] = []
     split_version = lake.current_version(settings, lake.split_table(summary["split"]))
     if split_version is not None:
-        entries.append((f"split:{summary['split']}", split_version,
-                        split_digest(settings, summary["split"]), "training"))
+        entries.append(
+            (f"split:{summary['split']}", split_version, split_digest(settings, summary["split"]), "training")
+        )
     version = lake.current_version(settings, lake.INTERACTIONS)
     if version is not None:
         entries.append((lake.INTERACTIONS, version, _digest(version.name), "source"))
@@ -91,16 +93,26 @@ def log_dataset_inputs(settings: Settings, *, summary: dict[str, Any]) -> int:
     for side, table in (("user", lake.USER_PROFILES), ("item", lake.ITEM_PROFILES)):
         version = lake.current_version(settings, table)
         if version is not None and (side in used or not used):
-            digest = _digest(json.dumps(used.get(side), sort_keys=True, default=str)) if side in used \
+            digest = (
+                _digest(json.dumps(used.get(side), sort_keys=True, default=str))
+                if side in used
                 else _digest(version.name)
+            )
             entries.append((table, version, digest, "profiles"))
     with warnings.catch_warnings():  # both local artifact source classes match a file URI; same thing
         warnings.simplefilter("ignore", UserWarning)
-        datasets = [MetaDataset(source=resolve_dataset_source(Path(path).absolute().as_uri()), name=name,
-                                digest=digest) for name, path, digest, _ in entries]
+        datasets = [
+            MetaDataset(
+                source=resolve_dataset_source(Path(path).absolute().as_uri()), name=name, digest=digest
+            )
+            for name, path, digest, _ in entries
+        ]
     if datasets:
-        mlflow.log_inputs(datasets=datasets, contexts=[context for *_, context in entries],
-                          tags_list=[{"ktrec.version": Path(path).name} for _, path, *_ in entries])
+        mlflow.log_inputs(
+            datasets=datasets,
+            contexts=[context for *_, context in entries],
+            tags_list=[{"ktrec.version": Path(path).name} for _, path, *_ in entries],
+        )
     return len(datasets)
 
 
@@ -122,8 +134,13 @@ def log_recommender(model: Any, train_data: Any, *, name: str = "model"):
         output = served.predict(None, example, params)
         signature = infer_signature(example, output, params=params)
         return mlflow.pyfunc.log_model(
-            name=name, python_model=served_class(), artifacts=artifacts, signature=signature,
-            input_example=example, code_paths=[models_code_path()], pip_requirements=_requirements(),
+            name=name,
+            python_model=served_class(),
+            artifacts=artifacts,
+            signature=signature,
+            input_example=example,
+            code_paths=[models_code_path()],
+            pip_requirements=_requirements(),
         )
 
 
@@ -131,8 +148,10 @@ def _requirements() -> list[str]:
     """Pinned explicitly: MLflow's inference imports the model in a subprocess (tens of seconds)."""
     from importlib.metadata import version
 
-    return [f"{name}=={version(name).split('+')[0]}" for name in
-            ("mlflow", "torch", "numpy", "pandas", "scipy", "cloudpickle")]
+    return [
+        f"{name}=={version(name).split('+')[0]}"
+        for name in ("mlflow", "torch", "numpy", "pandas", "scipy", "cloudpickle")
+    ]
 
 
 def served_class():
@@ -157,7 +176,13 @@ def load_trained(settings: Settings, *, summary: dict[str, Any]) -> tuple[Any, A
     spec = json.loads((run_dir / "model.json").read_text())
     split = load_split(table_path(settings, split_table(summary["split"])))
     if list(map(str, split.train.user_ids)) != list(map(str, spec["user_ids"])):
-        raise ValueError(f"split {summary['split']!r} changed since {run_dir} was trained: its user ids differ")
-    served = TrainData(user_ids=split.train.user_ids, item_ids=split.train.item_ids,
-                       train=split.test_mask, sequences=split.test_sequences)
+        raise ValueError(
+            f"split {summary['split']!r} changed since {run_dir} was trained: its user ids differ"
+        )
+    served = TrainData(
+        user_ids=split.train.user_ids,
+        item_ids=split.train.item_ids,
+        train=split.test_mask,
+        sequences=split.test_sequences,
+    )
     return load_model(run_dir), served

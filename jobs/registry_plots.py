@@ -14,11 +14,12 @@ def log_plots(*, history: list[dict[str, Any]], metrics: dict[str, float]) -> li
     import mlflow
 
     logged: list[str] = []
-    series = sorted({k for epoch in history for k, v in epoch.items()
-                     if k != "epoch" and isinstance(v, (int, float))})
+    series = sorted(
+        {k for epoch in history for k, v in epoch.items() if k != "epoch" and isinstance(v, (int, float))}
+    )
     if series:
         fig, axes = plt.subplots(1, len(series), figsize=(4 * len(series), 3), squeeze=False)
-        for ax, key in zip(axes[0], series):
+        for ax, key in zip(axes[0], series, strict=True):
             points = [(e.get("epoch", i), e[key]) for i, e in enumerate(history) if key in e]
             ax.plot([p[0] for p in points], [p[1] for p in points], marker="o")
             ax.set_title(key)

@@ -35,15 +35,23 @@ def save_artifacts(model: Any, data: Any, folder: Path) -> dict[str, str]:
     # Ragged per-user sequences as one flat array plus offsets (npz without pickle).
     offsets = np.cumsum([0] + [len(s) for s in sequences]).astype(np.int64)
     flat = np.concatenate(sequences).astype(np.int64) if sequences else np.zeros(0, dtype=np.int64)
-    np.savez(folder / "ids.npz", user_ids=np.asarray(data.user_ids, dtype=str),
-             item_ids=np.asarray(data.item_ids, dtype=str), seq_flat=flat, seq_offsets=offsets)
+    np.savez(
+        folder / "ids.npz",
+        user_ids=np.asarray(data.user_ids, dtype=str),
+        item_ids=np.asarray(data.item_ids, dtype=str),
+        seq_flat=flat,
+        seq_offsets=offsets,
+    )
     sp.save_npz(folder / "seen.npz", sp.csr_matrix(data.train))
-    return {name: str(folder / f"{name}.{ext}") for name, ext in
-            (("model", "pt"), ("ids", "npz"), ("seen", "npz"))}
+    return {
+        name: str(folder / f"{name}.{ext}")
+        for name, ext in (("model", "pt"), ("ids", "npz"), ("seen", "npz"))
+    }
 
 
 class TopKRecommender(mlflow.pyfunc.PythonModel):
-    """``predict(DataFrame[user_id], params={"k": 10, "exclude_seen": True}) -> DataFrame[user_id, item_ids]``.
+    """``predict(DataFrame[user_id], params={"k": 10, "exclude_seen": True})``
+    -> ``DataFrame[user_id, item_ids]``.
 
     Unknown users get an empty list (a cold user is not an error for a batch caller).
     """
@@ -68,9 +76,9 @@ class TopKRecommender(mlflow.pyfunc.PythonModel):
         known = [(row, self.user_index[u]) for row, u in enumerate(users) if u in self.user_index]
         out: list[list[str]] = [[] for _ in users]
         for start in range(0, len(known), BATCH_USERS):
-            chunk = known[start:start + BATCH_USERS]
+            chunk = known[start : start + BATCH_USERS]
             top = self._top_k([index for _, index in chunk], k, exclude_seen)
-            for (row, _), items in zip(chunk, top):
+            for (row, _), items in zip(chunk, top, strict=True):
                 out[row] = items
         return pd.DataFrame({"user_id": users, "item_ids": out})
 
@@ -87,8 +95,10 @@ class TopKRecommender(mlflow.pyfunc.PythonModel):
             scores = scores.masked_fill(seen, float("-inf"))
         k = min(k, scores.shape[1])
         values, top = torch.topk(scores, k, dim=1)
-        return [[self.item_ids[j] for j, v in zip(row, vals) if v != float("-inf")]
-                for row, vals in zip(top.tolist(), values.tolist())]
+        return [
+            [self.item_ids[j] for j, v in zip(row, vals, strict=True) if v != float("-inf")]
+            for row, vals in zip(top.tolist(), values.tolist(), strict=True)
+        ]
 
     def _histories(self, indices: list[int]) -> dict[str, Any]:
         """Sequential models read the last ``max_len`` training items in time order (index + 1, 0 = pad)."""
@@ -99,9 +109,9 @@ class TopKRecommender(mlflow.pyfunc.PythonModel):
         lengths = torch.zeros(len(indices), dtype=torch.long)
         for row, user in enumerate(indices):
             if len(self.seq_offsets) > user + 1:
-                items = self.seq_flat[self.seq_offsets[user]:self.seq_offsets[user + 1]][-max_len:] + 1
+                items = self.seq_flat[self.seq_offsets[user] : self.seq_offsets[user + 1]][-max_len:] + 1
             else:  # no sequences saved: fall back to index order
                 items = self.seen[user].indices[-max_len:] + 1
-            history[row, max_len - len(items):] = torch.as_tensor(items)
+            history[row, max_len - len(items) :] = torch.as_tensor(items)
             lengths[row] = len(items)
         return {"history": history, "history_len": lengths}

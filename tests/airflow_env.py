@@ -17,7 +17,9 @@ DAGS = REPO_ROOT / "dags"
 VENV_BIN = Path(sys.executable).parent
 
 
-def airflow_env(home: Path, *, sql_conn: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+def airflow_env(
+    home: Path, *, sql_conn: str | None = None, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """The environment an Airflow process needs for ``home`` (on top of the current one)."""
     env = {
         "AIRFLOW_HOME": str(home),
@@ -35,11 +37,27 @@ def airflow_env(home: Path, *, sql_conn: str | None = None, extra: dict[str, str
 
 def migrate(env: dict[str, str]) -> None:
     """``airflow db migrate`` in a child process (the parent's airflow, if imported, keeps its config)."""
-    subprocess.run([str(VENV_BIN / "airflow"), "db", "migrate"], env=os.environ | env, check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [str(VENV_BIN / "airflow"), "db", "migrate"],
+        env=os.environ | env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
 
 
 def create_gpu_pool(env: dict[str, str], slots: int = 1) -> None:
-    subprocess.run([str(VENV_BIN / "airflow"), "pools", "set", "gpu", str(slots),
-                    "Profile generation and training (1 slot per GPU)"],
-                   env=os.environ | env, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            str(VENV_BIN / "airflow"),
+            "pools",
+            "set",
+            "gpu",
+            str(slots),
+            "Profile generation and training (1 slot per GPU)",
+        ],
+        env=os.environ | env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )

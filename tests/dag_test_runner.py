@@ -3,7 +3,8 @@
 Tests call this in a child process so each run gets its own Airflow configuration (Airflow reads it at
 import) and its own KTREC_* environment, exactly as a worker would:
 
-    python tests/dag_test_runner.py dags/ktrec_nightly.py ktrec_nightly 2026-03-01T02:00:00+00:00 '{"models": ["bpr"]}'
+    python tests/dag_test_runner.py dags/ktrec_nightly.py ktrec_nightly 2026-03-01T02:00:00+00:00 \\
+        '{"models": ["bpr"]}'
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def main(argv: list[str]) -> int:
     for ti in run.get_task_instances():
         key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
         tasks[key] = _value(ti.state)
-    sys.stdout.write(json.dumps({"state": _value(run.state), "tasks": tasks, "seconds": round(seconds, 1)}) + "\n")
+    sys.stdout.write(
+        json.dumps({"state": _value(run.state), "tasks": tasks, "seconds": round(seconds, 1)}) + "\n"
+    )
     return 0
 
 

@@ -78,8 +78,11 @@ def fit(data: TrainData, *, steps: int, seed: int = 0) -> tuple[TinyMF, list[dic
     gen = torch.Generator().manual_seed(seed)
     history = []
     for step in range(steps):
-        batch = {"user": torch.as_tensor(coo.row), "pos_item": torch.as_tensor(coo.col),
-                 "neg_item": torch.randint(0, N_ITEMS, (len(coo.row),), generator=gen)}
+        batch = {
+            "user": torch.as_tensor(coo.row),
+            "pos_item": torch.as_tensor(coo.col),
+            "neg_item": torch.randint(0, N_ITEMS, (len(coo.row),), generator=gen),
+        }
         loss = model.calculate_loss(batch)
         opt.zero_grad()
         loss.backward()
@@ -95,18 +98,30 @@ def honest_ndcg(model: TinyMF, data: TrainData, frame: pd.DataFrame) -> float:
     test = frame[frame["split"] == "test"]
     known = frame[frame["split"] != "test"]  # test ranks against everything but train + valid
     mask = torch.zeros(N_USERS, N_ITEMS, dtype=torch.bool)
-    mask[known["user_id"].str[1:].astype(int).to_numpy(), known["item_id"].str[1:].astype(int).to_numpy()] = True
+    mask[known["user_id"].str[1:].astype(int).to_numpy(), known["item_id"].str[1:].astype(int).to_numpy()] = (
+        True
+    )
     with torch.no_grad():
         scores = model.full_sort_predict({"user": torch.arange(N_USERS)})
     scores[mask] = float("-inf")
     top = torch.topk(scores, 10, dim=1).indices
-    values = [ndcg_at_k([f"i{j}" for j in top[int(u[1:])].tolist()], {i}) for u, i in
-              zip(test["user_id"], test["item_id"])]
+    values = [
+        ndcg_at_k([f"i{j}" for j in top[int(u[1:])].tolist()], {i})
+        for u, i in zip(test["user_id"], test["item_id"], strict=True)
+    ]
     return float(np.mean(values))
 
 
-def write_run(root: Path, *, model: TinyMF, data: TrainData, history: list[dict], ndcg: float,
-              variant: str, split: str = "loo") -> dict:
+def write_run(
+    root: Path,
+    *,
+    model: TinyMF,
+    data: TrainData,
+    history: list[dict],
+    ndcg: float,
+    variant: str,
+    split: str = "loo",
+) -> dict:
     """A run folder with a scenario and a history, and the summary the trainer returns for it.
 
     The model itself is passed to the registry in memory (TinyMF is not in the zoo's registry).
@@ -115,9 +130,18 @@ def write_run(root: Path, *, model: TinyMF, data: TrainData, history: list[dict]
     run_dir.mkdir(parents=True)
     (run_dir / "scenario.yaml").write_text(
         "name: bpr-test\ncommands:\n  - init_model: {name: bpr, config: {embedding_dim: 8}}\n"
-        "  - train: {epochs: 3}\n")
+        "  - train: {epochs: 3}\n"
+    )
     (run_dir / "metrics.json").write_text(json.dumps({"history": history}))
-    return {"model": "bpr", "variant": variant, "metrics": {"ndcg_at_10": ndcg, "recall_at_10": ndcg / 2},
-            "metrics_path": str(run_dir / "metrics.json"), "model_path": str(run_dir / "model.pt"),
-            "scenario_path": str(run_dir / "scenario.yaml"), "run_dir": str(run_dir), "split": split,
-            "profile_version": None, "seed": 0}
+    return {
+        "model": "bpr",
+        "variant": variant,
+        "metrics": {"ndcg_at_10": ndcg, "recall_at_10": ndcg / 2},
+        "metrics_path": str(run_dir / "metrics.json"),
+        "model_path": str(run_dir / "model.pt"),
+        "scenario_path": str(run_dir / "scenario.yaml"),
+        "run_dir": str(run_dir),
+        "split": split,
+        "profile_version": None,
+        "seed": 0,
+    }

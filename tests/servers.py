@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-
 from airflow_env import VENV_BIN
+
 from jobs.settings import REPO_ROOT
 
 PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
@@ -54,15 +54,24 @@ def postgres_database(prefix: str) -> Iterator[str]:
     try:
         yield f"{PG}/{name}"
     finally:
-        subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", "--if-exists", name], check=False)
+        subprocess.run(
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", "--if-exists", name], check=False
+        )
 
 
 @contextmanager
 def airflow_services(home: Path, *, env: dict[str, str]) -> Iterator[str]:
     """Init and start Airflow with infra/airflow.sh; yields the base URL; stops every service."""
     port = free_port()
-    full = os.environ | env | {"AIRFLOW_HOME": str(home), "AIRFLOW__API__PORT": str(port),
-                               "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    full = (
+        os.environ
+        | env
+        | {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__API__PORT": str(port),
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+        }
+    )
     script = str(REPO_ROOT / "infra" / "airflow.sh")
     subprocess.run([script, "init"], env=full, check=True, capture_output=True, timeout=600)
     subprocess.run([script, "start"], env=full, check=True, capture_output=True, timeout=60)
@@ -104,8 +113,9 @@ def airflow_token(base: str, home: Path) -> str:
     return response.json()["access_token"]
 
 
-def trigger_and_wait(base: str, token: str, dag_id: str, *, conf: dict, logical_date: str | None,
-                     timeout: float) -> dict:
+def trigger_and_wait(
+    base: str, token: str, dag_id: str, *, conf: dict, logical_date: str | None, timeout: float
+) -> dict:
     """Unpause ``dag_id`` once it is parsed, trigger a run with ``conf`` and wait for a final state."""
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=f"{base}/api/v2", headers=headers, timeout=30) as api:
@@ -134,10 +144,23 @@ def mlflow_server(artifacts: Path, *, backend_uri: str) -> Iterator[str]:
     port = free_port()
     log = (artifacts.parent / "mlflow-server.log").open("wb")
     proc = subprocess.Popen(
-        [str(VENV_BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", backend_uri, "--artifacts-destination",
-         str(artifacts)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(VENV_BIN / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            backend_uri,
+            "--artifacts-destination",
+            str(artifacts),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:

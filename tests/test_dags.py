@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from airflow_env import DAGS, airflow_env
 
 DAG_FILES = sorted(DAGS.glob("*.py"))
@@ -26,10 +25,13 @@ def _imported_by(path) -> set[str]:
     import subprocess
     import sys
 
-    code = ("import sys, json, runpy; before = set(sys.modules); runpy.run_path(sys.argv[1]); "
-            "print(json.dumps(sorted(set(sys.modules) - before)))")
-    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True,
-                         timeout=120)
+    code = (
+        "import sys, json, runpy; before = set(sys.modules); runpy.run_path(sys.argv[1]); "
+        "print(json.dumps(sorted(set(sys.modules) - before)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True, timeout=120
+    )
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 

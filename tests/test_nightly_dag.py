@@ -11,16 +11,24 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from airflow_env import DAGS, airflow_env, create_gpu_pool, migrate
 from nightly_data import ml100k_slice
 
-PIPELINE_JOBS = ("jobs.ingest", "jobs.validate", "jobs.split", "jobs.profiles", "jobs.stats",
-                 "jobs.materialize", "jobs.train")
+PIPELINE_JOBS = (
+    "jobs.ingest",
+    "jobs.validate",
+    "jobs.split",
+    "jobs.profiles",
+    "jobs.stats",
+    "jobs.materialize",
+    "jobs.train",
+)
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in PIPELINE_JOBS),
-                       reason="the pipeline jobs have not landed on this branch yet"),
+    pytest.mark.skipif(
+        any(importlib.util.find_spec(m) is None for m in PIPELINE_JOBS),
+        reason="the pipeline jobs have not landed on this branch yet",
+    ),
 ]
 RUNNER = Path(__file__).with_name("dag_test_runner.py")
 NIGHT_1, NIGHT_2 = "2026-03-01T02:00:00+00:00", "2026-03-02T02:00:00+00:00"
@@ -30,17 +38,35 @@ NIGHT_1, NIGHT_2 = "2026-03-01T02:00:00+00:00", "2026-03-02T02:00:00+00:00"
 def pipeline(tmp_path_factory):
     """A migrated Airflow home and a KTREC_HOME; returns a function that runs the DAG for a date."""
     root = tmp_path_factory.mktemp("nightly")
-    env = airflow_env(root / "airflow", extra={
-        "KTREC_HOME": str(root / "ktrec"), "KTREC_PROFILE": "local", "KTREC_SPARK__MASTER": "local[2]",
-        "KTREC_SPARK__SHUFFLE_PARTITIONS": "2", "KTREC_SPARK__DRIVER_MEMORY": "2g"})
+    env = airflow_env(
+        root / "airflow",
+        extra={
+            "KTREC_HOME": str(root / "ktrec"),
+            "KTREC_PROFILE": "local",
+            "KTREC_SPARK__MASTER": "local[2]",
+            "KTREC_SPARK__SHUFFLE_PARTITIONS": "2",
+            "KTREC_SPARK__DRIVER_MEMORY": "2g",
+        },
+    )
     (root / "airflow").mkdir()
     migrate(env)
     create_gpu_pool(env)
 
     def run(logical_date: str, conf: dict) -> dict:
-        out = subprocess.run([sys.executable, str(RUNNER), str(DAGS / "ktrec_nightly.py"), "ktrec_nightly",
-                              logical_date, json.dumps(conf)], env=os.environ | env, capture_output=True,
-                             text=True, timeout=1800)
+        out = subprocess.run(
+            [
+                sys.executable,
+                str(RUNNER),
+                str(DAGS / "ktrec_nightly.py"),
+                "ktrec_nightly",
+                logical_date,
+                json.dumps(conf),
+            ],
+            env=os.environ | env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         assert out.returncode == 0, out.stderr[-4000:]
         return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -50,8 +76,15 @@ def pipeline(tmp_path_factory):
 
 
 def _conf(dataset: Path) -> dict:
-    return {"dataset": str(dataset), "models": ["bpr"], "epochs": 2, "profile_backend": "template",
-            "full_refresh": False, "split_strategy": "random", "promote": True}
+    return {
+        "dataset": str(dataset),
+        "models": ["bpr"],
+        "epochs": 2,
+        "profile_backend": "template",
+        "full_refresh": False,
+        "split_strategy": "random",
+        "promote": True,
+    }
 
 
 def _registry_state(settings) -> dict:
@@ -60,8 +93,11 @@ def _registry_state(settings) -> dict:
     client = registry.client(settings)
     runs = client.search_runs([registry.experiment_id(settings, client)])
     versions = client.search_model_versions("name = 'ktrec-bpr'")
-    return {"runs": sorted(r.info.run_id for r in runs), "versions": sorted(v.version for v in versions),
-            "tags": {v.version: dict(v.tags) for v in versions}}
+    return {
+        "runs": sorted(r.info.run_id for r in runs),
+        "versions": sorted(v.version for v in versions),
+        "tags": {v.version: dict(v.tags) for v in versions},
+    }
 
 
 def _lake_versions(settings) -> dict:
@@ -93,8 +129,8 @@ def test_nightly_end_to_end_rerun_and_bad_batch(pipeline, tmp_path):
     print(f"dag.test() wall time, night 1 (60 users): {first['seconds']} s")
 
     # The same logical date again: same runs, same version, no duplicated interactions.
-    from jobs.spark import get_spark
     from jobs.lake import INTERACTIONS, table_path
+    from jobs.spark import get_spark
 
     count = lambda: get_spark(settings).read.parquet(str(table_path(settings, INTERACTIONS))).count()  # noqa: E731
     rows_first = count()
@@ -114,6 +150,7 @@ def test_nightly_end_to_end_rerun_and_bad_batch(pipeline, tmp_path):
     assert _registry_state(settings) == state
     assert _feature_files(settings) == features_before
     after = _lake_versions(settings)
-    assert {k: after[k] for k in after if k != "interactions"} == \
-        {k: lake_before[k] for k in lake_before if k != "interactions"}
+    assert {k: after[k] for k in after if k != "interactions"} == {
+        k: lake_before[k] for k in lake_before if k != "interactions"
+    }
     assert lake_after_first and features_after_first

@@ -7,9 +7,9 @@ import shutil
 
 import pandas as pd
 import pytest
+from registry_helpers import fit, honest_ndcg, train_data, write_run, write_split
 
 from jobs import promotion, registry
-from registry_helpers import fit, honest_ndcg, train_data, write_run, write_split
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +33,14 @@ def trained(settings, tmp_path, migrated_db):
     out = {"frame": frame, "data": data, "runs": runs}
     for label, steps, seed, variant in (("weak", 1, 1, "baseline"), ("strong", 60, 0, "kt")):
         model, history = fit(data, steps=steps, seed=seed)
-        out[label] = write_run(runs, model=model, data=data, history=history,
-                               ndcg=honest_ndcg(model, data, frame), variant=variant)
+        out[label] = write_run(
+            runs,
+            model=model,
+            data=data,
+            history=history,
+            ndcg=honest_ndcg(model, data, frame),
+            variant=variant,
+        )
         out[f"{label}_model"] = model
     return out
 
@@ -42,12 +48,17 @@ def trained(settings, tmp_path, migrated_db):
 def log(settings, trained, label, key, *, variant=None, data=None):
     """Log the run ``label`` (weak/strong) under ``key``, optionally relabelled as another variant."""
     summary = trained[label] | ({"variant": variant} if variant else {})
-    return registry.log_training_run(settings, summary=summary, run_key=key,
-                                     model=trained[f"{label}_model"], train_data=data or trained["data"])
+    return registry.log_training_run(
+        settings,
+        summary=summary,
+        run_key=key,
+        model=trained[f"{label}_model"],
+        train_data=data or trained["data"],
+    )
 
 
 def test_run_is_logged_registered_and_gated(settings, trained):
-    weak, strong = trained["weak"], trained["strong"]
+    weak, strong = trained["weak"], trained["strong"]  # noqa: F841 (read by some tests only)
     assert strong["metrics"]["ndcg_at_10"] > weak["metrics"]["ndcg_at_10"]  # the data makes training matter
     baseline = log(settings, trained, "weak", "t/2026-01-01/bpr/baseline")
     run = log(settings, trained, "strong", "t/2026-01-01/bpr/kt")
@@ -76,16 +87,16 @@ def test_run_is_logged_registered_and_gated(settings, trained):
 
 
 def test_worse_model_is_refused_with_reason(settings, trained):
-    weak, strong = trained["weak"], trained["strong"]
+    weak, strong = trained["weak"], trained["strong"]  # noqa: F841 (read by some tests only)
     base = log(settings, trained, "weak", "n1/bpr/baseline")
     first = registry.register_version(
-        settings, run=log(settings, trained, "strong", "n1/bpr/kt"),
-        baseline_run_id=base["run_id"])
+        settings, run=log(settings, trained, "strong", "n1/bpr/kt"), baseline_run_id=base["run_id"]
+    )
     assert promotion.promote(settings, model="bpr")["promoted"]
     # Night 2: the "KT" model is the weak one; it loses to the champion and to its baseline.
     second = registry.register_version(
-        settings, run=log(settings, trained, "weak", "n2/bpr/kt"),
-        baseline_run_id=base["run_id"])
+        settings, run=log(settings, trained, "weak", "n2/bpr/kt"), baseline_run_id=base["run_id"]
+    )
     decision = promotion.promote(settings, model="bpr")
     assert not decision["promoted"] and decision["version"] == second["version"] == "2"
     assert "baseline" in decision["reason"]
@@ -95,14 +106,15 @@ def test_worse_model_is_refused_with_reason(settings, trained):
 
 
 def test_champion_margin_and_rollback(settings, trained, monkeypatch):
-    weak, strong = trained["weak"], trained["strong"]
+    weak, strong = trained["weak"], trained["strong"]  # noqa: F841 (read by some tests only)
     base = log(settings, trained, "weak", "m/bpr/baseline")
     run = log(settings, trained, "strong", "m/bpr/kt")
     registry.register_version(settings, run=run, baseline_run_id=base["run_id"])
     promotion.promote(settings, model="bpr")
     # The same model again (another night): a tie does not beat the champion by the margin.
-    v2 = registry.register_version(settings, run=log(settings, trained, "strong", "m2/bpr/kt"),
-                                   baseline_run_id=base["run_id"])
+    v2 = registry.register_version(
+        settings, run=log(settings, trained, "strong", "m2/bpr/kt"), baseline_run_id=base["run_id"]
+    )
     decision = promotion.promote(settings, model="bpr")
     assert not decision["promoted"] and "champion v1" in decision["reason"]
     assert decision["champion_ndcg"] == pytest.approx(strong["metrics"]["ndcg_at_10"])
@@ -111,17 +123,21 @@ def test_champion_margin_and_rollback(settings, trained, monkeypatch):
     assert moved == {"model": "ktrec-bpr", "champion": "2", "previous_champion": "1"}
     promotion.rollback(settings, model="bpr", to_version="1")
     assert promotion.champion(settings, model="bpr") == "1"
-    with pytest.raises(Exception):
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException):
         promotion.rollback(settings, model="bpr", to_version="9")
 
 
 def test_rerun_duplicates_nothing(settings, trained):
-    weak, strong = trained["weak"], trained["strong"]
+    weak, strong = trained["weak"], trained["strong"]  # noqa: F841 (read by some tests only)
     results = []
     for _ in range(2):
         base = log(settings, trained, "weak", "r/bpr/baseline")
         run = log(settings, trained, "strong", "r/bpr/kt")
-        results.append((base, run, registry.register_version(settings, run=run, baseline_run_id=base["run_id"])))
+        results.append(
+            (base, run, registry.register_version(settings, run=run, baseline_run_id=base["run_id"]))
+        )
     (b1, r1, v1), (b2, r2, v2) = results
     assert (b1["run_id"], r1["run_id"], v1["version"]) == (b2["run_id"], r2["run_id"], v2["version"])
     assert r2["reused"] and not v2["created"]
@@ -131,7 +147,7 @@ def test_rerun_duplicates_nothing(settings, trained):
 
 
 def test_champion_rescored_on_new_split(settings, trained):
-    weak, strong = trained["weak"], trained["strong"]
+    weak, strong = trained["weak"], trained["strong"]  # noqa: F841 (read by some tests only)
     base = log(settings, trained, "weak", "s1/bpr/baseline")
     run = log(settings, trained, "strong", "s1/bpr/kt")
     registry.register_version(settings, run=run, baseline_run_id=base["run_id"])
@@ -140,13 +156,26 @@ def test_champion_rescored_on_new_split(settings, trained):
     frame = write_split(settings, seed=7)
     data = train_data(frame)
     model, _ = fit(data, steps=60, seed=3)
-    kt = write_run(trained["runs"], model=model, data=data, history=[], ndcg=honest_ndcg(model, data, frame),
-                   variant="kt")
+    kt = write_run(
+        trained["runs"],
+        model=model,
+        data=data,
+        history=[],
+        ndcg=honest_ndcg(model, data, frame),
+        variant="kt",
+    )
     untrained, _ = fit(data, steps=0)
-    bl = write_run(trained["runs"], model=untrained, data=data, history=[],
-                   ndcg=honest_ndcg(untrained, data, frame), variant="baseline")
-    base2 = registry.log_training_run(settings, summary=bl, run_key="s2/bpr/baseline", model=untrained,
-                                      train_data=data)
+    bl = write_run(
+        trained["runs"],
+        model=untrained,
+        data=data,
+        history=[],
+        ndcg=honest_ndcg(untrained, data, frame),
+        variant="baseline",
+    )
+    base2 = registry.log_training_run(
+        settings, summary=bl, run_key="s2/bpr/baseline", model=untrained, train_data=data
+    )
     run2 = registry.log_training_run(settings, summary=kt, run_key="s2/bpr/kt", model=model, train_data=data)
     registry.register_version(settings, run=run2, baseline_run_id=base2["run_id"])
     decision = promotion.gate(settings, model="bpr")
@@ -166,8 +195,18 @@ def test_cli_register_and_promote(settings, trained):
     from jobs.settings import REPO_ROOT
 
     scenario = REPO_ROOT / "conf" / "bpr" / "baseline.yaml"
-    dirs = [train.run(settings, scenario=scenario, split="loo", seed=seed, epochs=epochs, progress=False,
-                      output_dir=trained["runs"] / f"cli-{seed}")["run_dir"] for seed, epochs in ((1, 1), (2, 8))]
+    dirs = [
+        train.run(
+            settings,
+            scenario=scenario,
+            split="loo",
+            seed=seed,
+            epochs=epochs,
+            progress=False,
+            output_dir=trained["runs"] / f"cli-{seed}",
+        )["run_dir"]
+        for seed, epochs in ((1, 1), (2, 8))
+    ]
     runner = CliRunner()
     out = runner.invoke(app, ["register", "--run-dir", dirs[1], "--baseline-dir", dirs[0], "--json"])
     assert out.exit_code == 0, out.output
