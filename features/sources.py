@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from feast import FileSource
 from feast.data_source import DataSource
-from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
 
 from jobs import lake
 from jobs.settings import Settings, get_settings
@@ -28,15 +27,18 @@ CREATED_TIMESTAMP = "created_timestamp"
 def _lake_source(table: str, *, description: str, field_mapping: dict[str, str] | None = None) -> DataSource:
     """A source on lake table ``table``, of the kind the configured offline store reads."""
     folder = lake.table_path(SETTINGS, table)
-    common = dict(
-        name=f"lake_{table}",  # distinct from the views named after the same features
-        timestamp_field=EVENT_TIMESTAMP,
-        created_timestamp_column=CREATED_TIMESTAMP,
-        field_mapping=field_mapping or {},
-        description=description,
-        tags={"lake_table": table},
-    )
+    common = {
+        "name": f"lake_{table}",  # distinct from the views named after the same features
+        "timestamp_field": EVENT_TIMESTAMP,
+        "created_timestamp_column": CREATED_TIMESTAMP,
+        "field_mapping": field_mapping or {},
+        "description": description,
+        "tags": {"lake_table": table},
+    }
     if SETTINGS.feast.offline_store == "spark":
+        # Imported here: the Spark source pulls in pyspark, which the embedded profile never needs.
+        from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
+
         return SparkSource(path=str(folder), file_format="parquet", **common)
     if SETTINGS.feast.offline_store == "duckdb":
         return FileSource(path=f"{folder}/**/*.parquet", **common)

@@ -195,6 +195,30 @@ def profiles(
     emit(summary, as_json)
 
 
+@app.command()
+def train(
+    scenario: Path = typer.Option(..., "--scenario", exists=True, dir_okay=False, help="Scenario YAML (see conf/)."),
+    split: str = typer.Option(..., "--split", help="Split table name (lake splits/<name>)."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (default: settings.seed)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Total epochs, shared among the train commands."),
+    generator: str | None = typer.Option(None, "--generator", help="Use only profiles of this generator prefix."),
+    output_dir: Path | None = typer.Option(None, "--output-dir", help="Run folder (default under runs/)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train a CF model by a scenario (baseline or LLM-KT) on a split; writes metrics, model and scenario."""
+    from jobs.settings import get_settings
+    from jobs.train import run
+    from models.scenario import ScenarioError
+
+    s = get_settings()
+    try:
+        summary = run(s, scenario=scenario, split=split, seed=s.seed if seed is None else seed, epochs=epochs,
+                      generator=generator, output_dir=output_dir, progress=not as_json)
+    except (ScenarioError, FileNotFoundError, LookupError) as exc:
+        fail(str(exc))
+    emit(summary, as_json)
+
+
 models_app = typer.Typer(help="Local model folders (offline LLMs shipped inside PyPI packages).",
                          no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -236,6 +260,44 @@ def stats(
     emit(summary, as_json)
 
 
+DateOpt = typer.Option(None, "--batch-date", formats=["%Y-%m-%d"], help="Batch date (YYYY-MM-DD).")
+
+
+def working(message: str) -> Any:
+    """A spinner on stderr while a long job runs (stdout stays clean for --json)."""
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
+
+
+@app.command()
+def validate(
+    batch_date: datetime | None = DateOpt,
+    profiles: str | None = typer.Option(None, "--profiles", help="Validate profiles_user|profiles_item instead: user|item."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Great Expectations gate on the lake (default: the latest ingested batch) or a profile table.
+
+    Builds Data Docs under KTREC_HOME/gx/data_docs; exits 1 listing every failed expectation.
+    """
+    from jobs import validate as job
+    from jobs.settings import get_settings
+
+    s = get_settings()
+    try:
+        with working("validating with Great Expectations"):
+            if profiles:
+                summary = job.validate_profiles(s, entity=profiles)
+            else:
+                summary = job.run(s, batch_date=batch_date.date() if batch_date else None)
+    except (job.ValidationFailed, ValueError) as err:
+        if as_json:
+            failures = [vars(f) for f in getattr(err, "failures", [])]
+            emit({"success": False, "error": str(err), "failures": failures}, True)
+        fail(str(err))
+    emit(summary, as_json)
+
+
 @app.command()
 def materialize(
     end: str = typer.Option(..., "--end", help="Materialize features up to this time (the run's logical date)."),
@@ -246,6 +308,35 @@ def materialize(
     from jobs.settings import get_settings
 
     emit(run(get_settings(), end=parse_time(end, "--end")), as_json)
+
+
+@app.command()
+def split(
+    strategy: str = typer.Option("loo", "--strategy", help="loo (leave-last-out per user) | temporal (global time cut) | random."),
+    name: str | None = typer.Option(None, "--name", help="Table name under lake/splits/ (default: the strategy)."),
+    seed: int = typer.Option(2024, "--seed", help="Seed of the random split's hash."),
+    k_core: int = typer.Option(0, "--k-core", min=0, help="Keep only users and items with >= K interactions (0: off)."),
+    min_rating: float | None = typer.Option(None, "--min-rating", help="Implicit positives: keep rating >= R."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Split the lake's interactions into train/valid/test (lake table splits/NAME with meta.json).
+
+    Duplicate (user, item) pairs are collapsed to their latest event, then --min-rating and --k-core are
+    applied, then the split; valid/test rows whose user or item is absent from train are dropped.
+    """
+    from jobs import split as job
+    from jobs.settings import get_settings
+
+    try:
+        with working(f"splitting interactions ({strategy})"):
+            result = job.run(get_settings(), strategy=strategy, name=name, seed=seed, k_core=k_core,
+                             min_rating=min_rating)
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    meta = result["meta"]
+    emit({"table": result["table"], **meta["counts"], "density": meta["density"],
+          "dropped_cold": meta["dropped_cold"], "train_end": meta["train_end"], "seconds": result["seconds"]}
+         | ({"meta": meta} if as_json else {}), as_json)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -102,6 +102,26 @@ def definitions(settings: Settings) -> list[Any]:
     return list(features.repo.OBJECTS)
 
 
+def nanosecond_columns(settings: Settings, table: str) -> list[str]:
+    """``file:column`` for each timestamp column stored in nanoseconds in lake table ``table``.
+
+    The lake contract is microseconds: Spark (Feast's servers offline store) refuses nanosecond parquet, and
+    pyarrow writes pandas timestamps as nanoseconds unless cast. Only the files' footers are read.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from jobs import lake
+
+    folder = lake.table_path(settings, table)
+    found = []
+    for path in sorted(folder.rglob("*.parquet")) if folder.exists() else []:
+        schema = pq.read_schema(path)
+        found += [f"{path.relative_to(folder)}:{field.name}" for field in schema
+                  if pa.types.is_timestamp(field.type) and field.type.unit == "ns"]
+    return found
+
+
 def ensure_registry_database(settings: Settings) -> None:
     """Create the SQL registry's Postgres database when it is missing (the tables Feast creates itself)."""
     from sqlalchemy.engine import make_url

@@ -13,7 +13,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from jobs.settings import Settings
@@ -36,11 +36,16 @@ USER_COLUMNS = ["user_id", "age", "gender", "occupation", "zip"]
 # Splits: one table per split name, lake/splits/<name>, with a `split` column (train|valid|test) and
 # a meta.json beside the parquet files (strategy, seed, cut-off timestamps, counts).
 SPLIT_COLUMNS = ["user_id", "item_id", "rating", "event_ts", "split"]
+SPLITS_SCHEMA = "user_id STRING, item_id STRING, rating FLOAT, event_ts TIMESTAMP, split STRING"
 QUARANTINE_COLUMNS = ["reason", "source_file", "line_number", "raw", "batch_date"]
 PROFILE_COLUMNS = [
     "entity_id", "profile_text", "embedding", "source_hash", "generator", "event_timestamp",
     "created_timestamp",
 ]
+PROFILES_SCHEMA = (
+    "entity_id STRING, profile_text STRING, embedding ARRAY<FLOAT>, source_hash STRING, generator STRING, "
+    "event_timestamp TIMESTAMP, created_timestamp TIMESTAMP"
+)
 
 INTERACTIONS = "interactions"
 ITEMS = "items"
@@ -59,6 +64,11 @@ def as_utc(moment: datetime) -> datetime:
 
 def split_table(name: str) -> str:
     return f"splits/{name}"
+
+
+def ingest_manifest(settings: Settings, batch_date: date) -> Path:
+    """Where ingest records what one batch read, kept and quarantined (see HELPERS_CONTRACTS)."""
+    return settings.lake / "_manifests" / "ingest" / f"{batch_date.isoformat()}.json"
 
 
 def table_path(settings: Settings, name: str) -> Path:

@@ -8,7 +8,8 @@
 * a rerun of an already covered date: ``materialize(end - ttl, end)`` again, so the online store holds the
   state as of ``end`` (same result as the first run of that date; also picks up rewritten lake rows).
 
-Views whose lake table has not been written yet (e.g. no profiles generated) are skipped and reported.
+Views whose lake table has not been written yet (e.g. no profiles generated) are skipped and reported; a table
+with nanosecond timestamps is refused with the offending files named (Feast needs microseconds).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import datetime
 from feast import FeatureStore, FeatureView
 
 from jobs import lake
-from jobs.feature_store import get_store
+from jobs.feature_store import get_store, nanosecond_columns
 from jobs.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,18 @@ def run(settings: Settings, *, end: datetime) -> dict:
     started = time.perf_counter()
     store = get_store(settings)
     applied = time.perf_counter()
-    views, skipped = {}, {}
+    todo, skipped = [], {}
     for view in sorted(store.list_feature_views(), key=lambda v: v.name):
         table = _lake_table(view)
         if table and not lake.exists(settings, table):
             skipped[view.name] = f"lake table {table!r} not written yet"
-            continue
+        elif bad := (nanosecond_columns(settings, table) if table else []):
+            # Checked for every view before loading any, so a bad table leaves the online store untouched.
+            raise ValueError(f"lake table {table!r} has nanosecond timestamps (write microseconds): {bad[:5]}")
+        else:
+            todo.append(view)
+    views = {}
+    for view in todo:
         views[view.name] = _materialize_view(store, view, end=end)
         log.info("materialized %s: %s", view.name, views[view.name])
     return {

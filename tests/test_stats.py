@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -12,7 +12,6 @@ from pyspark.testing.utils import assertDataFrameEqual
 from jobs import lake, stats
 from tests.lake_builders import write_interactions
 
-UTC = timezone.utc
 DAY1, DAY2, DAY3 = (datetime(2024, 1, d, 12, tzinfo=UTC) for d in (1, 2, 3))
 EVENTS = [
     ("u1", "i1", 4.0, DAY1),
@@ -26,7 +25,7 @@ def test_user_and_item_stats_only_count_events_up_to_as_of(spark):
     frame = spark.createDataFrame(EVENTS, "user_id STRING, item_id STRING, rating FLOAT, event_ts TIMESTAMP")
     as_of = datetime(2024, 1, 2, 18, tzinfo=UTC)  # before u2's only event
     created = datetime(2024, 6, 1, tzinfo=UTC)
-    naive = lambda d: d.replace(tzinfo=None)  # noqa: E731  (Spark hands back session-time (UTC) naive values)
+    naive = lambda d: d.replace(tzinfo=None)  # Spark hands back session-time (UTC) naive values
 
     users = stats.user_stats(frame, as_of=as_of, created=created)
     assert users.columns == stats.USER_STATS_COLUMNS

@@ -47,7 +47,6 @@ class LightGCNConfig:
 
 def normalized_adjacency(train: sp.csr_matrix) -> torch.Tensor:
     """D^-1/2 A D^-1/2 for A = [[0, R], [R^T, 0]] as a coalesced torch sparse COO tensor [(U+I), (U+I)]."""
-    n_users, n_items = train.shape
     r = sp.csr_matrix(train, dtype=np.float32)
     r.data[:] = 1.0
     adj = sp.bmat([[None, r], [r.T, None]], format="csr", dtype=np.float32)
