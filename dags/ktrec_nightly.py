@@ -170,7 +170,7 @@ def ktrec_nightly():
             as_of=as_of,
             full=params["full_refresh"],
         )
-        return {"entity": entity, "generated": summary.get("generated"), "table": summary.get("table")}
+        return {"entity": entity, "regenerated": summary.get("regenerated"), "table": summary.get("table")}
 
     @task(execution_timeout=timedelta(minutes=20))
     def validate_profiles(profiled: dict) -> dict:
