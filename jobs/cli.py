@@ -75,6 +75,42 @@ def settings(as_json: bool = JsonOpt) -> None:
     emit(summary, as_json)
 
 
+@app.command()
+def register(
+    run_dir: Path = typer.Option(..., "--run-dir", exists=True, file_okay=False, help="A training run folder."),
+    baseline_dir: Path | None = typer.Option(
+        None, "--baseline-dir", exists=True, file_okay=False, help="The no-KT baseline run of the same split."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Log a training run to MLflow and register its model as the `challenger` of ktrec-<model>."""
+    from jobs.registry import register_run_dir
+    from jobs.settings import get_settings
+
+    emit(register_run_dir(get_settings(), run_dir=run_dir, baseline_dir=baseline_dir), as_json)
+
+
+@app.command()
+def promote(
+    model: str = typer.Option(..., "--model", help="CF model name, e.g. bpr (registered as ktrec-bpr)."),
+    version: str | None = typer.Option(None, "--version", help="Version to gate; default the challenger."),
+    rollback_to: str | None = typer.Option(None, "--rollback-to", help="Move champion back to this version."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Promote a version to `champion` through the gate, or roll the champion back to a named version."""
+    from jobs import promotion
+    from jobs.settings import get_settings
+
+    if version and rollback_to:
+        fail("give --version or --rollback-to, not both")
+    if rollback_to:
+        emit(promotion.rollback(get_settings(), model=model, to_version=rollback_to), as_json)
+        return
+    result = promotion.promote(get_settings(), model=model, version=version)
+    emit(result, as_json)
+    if not result["promoted"]:
+        raise typer.Exit(2)
+
+
 def _parse_map(text: str | None) -> dict[str, str]:
     """``user_id=uid,item_id=iid`` → {"user_id": "uid", "item_id": "iid"}."""
     if not text:
