@@ -144,6 +144,7 @@ def test_cli_split_prints_stats_and_rejects_bad_input(spark, lake_settings):
     assert CliRunner().invoke(app, ["split", "--strategy", "nope"]).exit_code == 1
 
 
+@pytest.mark.slow
 def test_ml100k_through_real_ingest_validate_and_split(spark, settings):
     """Integration: ml-100k ingested by jobs.ingest passes the GE gate, then splits leave-last-out."""
     from datetime import date

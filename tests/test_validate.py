@@ -4,6 +4,7 @@ with a message naming the failed expectation, and Data Docs are written."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -29,6 +30,10 @@ def test_good_batch_passes_and_builds_data_docs(spark, settings):
     assert "interactions" in index.read_text()
     # Without a batch date the latest manifest's batch is validated.
     assert run(settings)["batch_date"] == BATCH_DATE.isoformat()
+    # Data Docs keep the history: both runs are indexed, each with its 7 suite pages.
+    runs = set(re.findall(rf"lake-{BATCH_DATE}@\w+", index.read_text()))
+    assert len(runs) == 2
+    assert len(list((settings.data_docs / "validations").rglob("*.html"))) == 2 * len(summary["suites"])
 
 
 def _late(days: float) -> datetime:
