@@ -1,8 +1,9 @@
 """What :mod:`jobs.registry` reads from a training run folder and writes into an MLflow run.
 
-Kept apart from the registry logic so the run-folder conventions (summary, history, checkpoint) sit in
-one place: ``summary.json`` (the trainer's return value), ``history.json`` (a list of per-epoch dicts,
-or ``history.jsonl``, one dict a line) and the checkpoint at ``summary["model_path"]``.
+Kept apart from the registry logic so the run-folder conventions sit in one place: the trainer's
+``metrics.json`` (test metrics and the per-epoch ``history``; a ``history.json``/``history.jsonl`` beside
+it also works), ``scenario.yaml``, and ``model.pt`` + ``model.json`` (state dict, model name, config and
+the id maps), which :func:`load_trained` turns back into a model.
 """
 
 from __future__ import annotations

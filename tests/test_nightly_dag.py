@@ -79,7 +79,7 @@ def _conf(dataset: Path) -> dict:
     return {
         "dataset": str(dataset),
         "models": ["bpr"],
-        "epochs": 2,
+        "epochs": 1,
         "profile_backend": "template",
         "full_refresh": False,
         "split_strategy": "random",
@@ -113,7 +113,7 @@ def _feature_files(settings) -> dict:
 
 def test_nightly_end_to_end_rerun_and_bad_batch(pipeline, tmp_path):
     run, settings, root = pipeline
-    good = ml100k_slice(tmp_path / "good", users=60)
+    good = ml100k_slice(tmp_path / "good", users=40)
 
     first = run(NIGHT_1, _conf(good))
     assert first["state"] == "success", first
@@ -126,7 +126,7 @@ def test_nightly_end_to_end_rerun_and_bad_batch(pipeline, tmp_path):
 
     assert (champion(settings, model="bpr") == "1") == (gate == "passed")
     lake_after_first, features_after_first = _lake_versions(settings), _feature_files(settings)
-    print(f"dag.test() wall time, night 1 (60 users): {first['seconds']} s")
+    print(f"dag.test() wall time, night 1 (40 users): {first['seconds']} s")
 
     # The same logical date again: same runs, same version, no duplicated interactions.
     from jobs.lake import INTERACTIONS, table_path
@@ -142,7 +142,7 @@ def test_nightly_end_to_end_rerun_and_bad_batch(pipeline, tmp_path):
 
     # A bad batch fails validation: nothing from the split on runs, and features and models are untouched.
     lake_before, features_before = _lake_versions(settings), _feature_files(settings)
-    bad = run(NIGHT_2, _conf(ml100k_slice(tmp_path / "bad", users=60, corrupt=True)))
+    bad = run(NIGHT_2, _conf(ml100k_slice(tmp_path / "bad", users=40, corrupt=True)))
     assert bad["state"] == "failed"
     assert bad["tasks"]["validate"] == "failed"
     for task in ("split", "materialize", "evaluate", "register", "promote"):
