@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -46,6 +47,22 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def parse_time(value: str, option: str) -> datetime:
+    """An ISO-8601 time from the command line (naive = UTC), or a clear error."""
+    from jobs.lake import as_utc
+
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except ValueError as err:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO-8601 time (e.g. 1998-04-22T00:00:00 or 1998-04-22)", param_hint=option
+        ) from err
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 @app.command()
 def settings(as_json: bool = JsonOpt) -> None:
     """Show the resolved settings (profile, KTREC_HOME and every derived location)."""
@@ -58,24 +75,109 @@ def settings(as_json: bool = JsonOpt) -> None:
     emit(summary, as_json)
 
 
-def _parse_ts(value: Optional[str]):
-    from datetime import datetime, timezone
+@app.command()
+def register(
+    run_dir: Path = typer.Option(..., "--run-dir", exists=True, file_okay=False, help="A training run folder."),
+    baseline_dir: Path | None = typer.Option(
+        None, "--baseline-dir", exists=True, file_okay=False, help="The no-KT baseline run of the same split."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Log a training run to MLflow and register its model as the `challenger` of ktrec-<model>."""
+    from jobs.registry import register_run_dir
+    from jobs.settings import get_settings
 
-    if value is None:
-        return datetime.now(timezone.utc)
+    emit(register_run_dir(get_settings(), run_dir=run_dir, baseline_dir=baseline_dir), as_json)
+
+
+@app.command()
+def promote(
+    model: str = typer.Option(..., "--model", help="CF model name, e.g. bpr (registered as ktrec-bpr)."),
+    version: str | None = typer.Option(None, "--version", help="Version to gate; default the challenger."),
+    rollback_to: str | None = typer.Option(None, "--rollback-to", help="Move champion back to this version."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Promote a version to `champion` through the gate, or roll the champion back to a named version."""
+    from jobs import promotion
+    from jobs.settings import get_settings
+
+    if version and rollback_to:
+        fail("give --version or --rollback-to, not both")
+    if rollback_to:
+        emit(promotion.rollback(get_settings(), model=model, to_version=rollback_to), as_json)
+        return
+    result = promotion.promote(get_settings(), model=model, version=version)
+    emit(result, as_json)
+    if not result["promoted"]:
+        raise typer.Exit(2)
+
+
+def _parse_map(text: str | None) -> dict[str, str]:
+    """``user_id=uid,item_id=iid`` → {"user_id": "uid", "item_id": "iid"}."""
+    if not text:
+        return {}
+    pairs = [p.split("=", 1) for p in text.split(",") if p.strip()]
+    if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+        fail(f"--map expects FIELD=COLUMN pairs separated by commas, got {text!r}", code=2)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+@app.command()
+def ingest(
+    source: Path = typer.Option(..., "--source", help="Dataset folder or log file to ingest."),
+    fmt: str | None = typer.Option(None, "--format", help="ml100k|ml1m|mlcsv|recbole|csv|jsonl|parquet (default: detected)."),
+    batch_date: str | None = typer.Option(None, "--batch-date", help="Logical date of the batch, YYYY-MM-DD (default: today, UTC)."),
+    column_map: str | None = typer.Option(None, "--map", help="Column mapping for generic logs: user_id=uid,item_id=iid,timestamp=ts,rating=r."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Ingest interaction logs into the lake with Spark (partitioned by event_date, bad rows quarantined)."""
+    from datetime import date, datetime
+
+    from jobs.ingest import run
+    from jobs.ingest_text import MissingColumnsError
+    from jobs.settings import get_settings
+
     try:
-        ts = datetime.fromisoformat(value)
+        day = date.fromisoformat(batch_date) if batch_date else datetime.now(UTC).date()
     except ValueError:
-        fail(f"--as-of must be an ISO timestamp such as 2024-01-31T00:00:00, not {value!r}", code=2)
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+        fail(f"--batch-date must be YYYY-MM-DD, got {batch_date!r}", code=2)
+    mapping = _parse_map(column_map)
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"ingesting {source} (batch {day})", spinner="dots"):
+        try:
+            summary = run(get_settings(), source=source, fmt=fmt, batch_date=day, column_map=mapping)
+        except (MissingColumnsError, FileNotFoundError, ValueError) as exc:
+            fail(str(exc))
+    emit(summary, as_json)
+
+
+datasets_app = typer.Typer(help="Public datasets ktrec knows how to fetch (needs network).", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+
+
+@datasets_app.command("download")
+def datasets_download(
+    name: str = typer.Argument(..., help="ml-100k | ml-1m | ml-latest-small"),
+    dest: Path = typer.Option(..., "--dest", help="Folder to unpack into (creates DEST/NAME)."),
+    url: str | None = typer.Option(None, "--url", help="Mirror URL of the zip archive."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Download a public dataset, check its MD5 and unpack it (fails clearly without network)."""
+    from jobs.datasets import DownloadError, download
+
+    try:
+        path = download(name, dest=dest, url=url)
+    except (DownloadError, KeyError) as exc:
+        fail(str(exc))
+    emit({"dataset": name, "path": str(path)}, as_json)
 
 
 @app.command()
 def profiles(
     entity: str = typer.Option(..., "--entity", help="user or item."),
-    backend: Optional[str] = typer.Option(None, "--backend", help="template | transformers | vllm | openai "
+    backend: str | None = typer.Option(None, "--backend", help="template | transformers | vllm | openai "
                                           "(default: settings.llm.backend)."),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Use interactions up to this UTC time (default now)."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Use interactions up to this UTC time (default now)."),
     full: bool = typer.Option(False, "--full", help="Regenerate every profile, changed or not."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -86,9 +188,33 @@ def profiles(
     if entity not in ("user", "item"):
         fail(f"--entity must be user or item, not {entity!r}", code=2)
     try:
-        summary = job.run(get_settings(), entity=entity, backend=backend, as_of=_parse_ts(as_of), full=full,
+        summary = job.run(get_settings(), entity=entity, backend=backend, as_of=parse_time(as_of, "--as-of") if as_of else _utcnow(), full=full,
                           progress=not as_json)
     except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    emit(summary, as_json)
+
+
+@app.command()
+def train(
+    scenario: Path = typer.Option(..., "--scenario", exists=True, dir_okay=False, help="Scenario YAML (see conf/)."),
+    split: str = typer.Option(..., "--split", help="Split table name (lake splits/<name>)."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (default: settings.seed)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Total epochs, shared among the train commands."),
+    generator: str | None = typer.Option(None, "--generator", help="Use only profiles of this generator prefix."),
+    output_dir: Path | None = typer.Option(None, "--output-dir", help="Run folder (default under runs/)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train a CF model by a scenario (baseline or LLM-KT) on a split; writes metrics, model and scenario."""
+    from jobs.settings import get_settings
+    from jobs.train import run
+    from models.scenario import ScenarioError
+
+    s = get_settings()
+    try:
+        summary = run(s, scenario=scenario, split=split, seed=s.seed if seed is None else seed, epochs=epochs,
+                      generator=generator, output_dir=output_dir, progress=not as_json)
+    except (ScenarioError, FileNotFoundError, LookupError) as exc:
         fail(str(exc))
     emit(summary, as_json)
 
@@ -115,6 +241,101 @@ def models_prepare(
     started = time.perf_counter()
     path = prepare(get_settings(), name, force=force)
     emit({"model": name, "path": str(path), "seconds": round(time.perf_counter() - started, 2)}, as_json)
+
+
+@app.command()
+def stats(
+    as_of: str = typer.Option(..., "--as-of", help="As-of time (ISO-8601, UTC if naive): count events up to it."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Compute per-user and per-item interaction stats as of a time into the lake (user_stats, item_stats)."""
+    from jobs.settings import get_settings
+    from jobs.stats import run
+
+    moment = parse_time(as_of, "--as-of")
+    try:
+        summary = run(get_settings(), as_of=moment)
+    except FileNotFoundError as err:
+        fail(str(err))
+    emit(summary, as_json)
+
+
+@app.command()
+def validate(
+    batch_date: str | None = typer.Option(None, "--batch-date", help="Batch to validate, YYYY-MM-DD (default: the latest ingested)."),
+    profiles: str | None = typer.Option(None, "--profiles", help="Validate a profile table instead: user or item."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Great Expectations gate on the lake (interactions, items, users, batch facts) or a profile table.
+
+    Builds Data Docs under KTREC_HOME/gx/data_docs; exits 1 listing every failed expectation.
+    """
+    from datetime import date
+
+    from rich.console import Console
+
+    from jobs import validate as job
+    from jobs.settings import get_settings
+
+    try:
+        day = date.fromisoformat(batch_date) if batch_date else None
+    except ValueError:
+        fail(f"--batch-date must be YYYY-MM-DD, got {batch_date!r}", code=2)
+    try:
+        with Console(stderr=True).status("validating with Great Expectations", spinner="dots"):
+            if profiles:
+                summary = job.validate_profiles(get_settings(), entity=profiles)
+            else:
+                summary = job.run(get_settings(), batch_date=day)
+    except (job.ValidationFailed, ValueError) as err:
+        if as_json:
+            failures = [vars(f) for f in getattr(err, "failures", [])]
+            emit({"success": False, "error": str(err), "failures": failures}, True)
+        fail(str(err))
+    emit(summary, as_json)
+
+
+@app.command()
+def materialize(
+    end: str = typer.Option(..., "--end", help="Materialize features up to this time (the run's logical date)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Register the features/ definitions in Feast and load the online store up to --end."""
+    from jobs.materialize import run
+    from jobs.settings import get_settings
+
+    emit(run(get_settings(), end=parse_time(end, "--end")), as_json)
+
+
+@app.command()
+def split(
+    strategy: str = typer.Option("loo", "--strategy", help="loo (leave-last-out per user) | temporal (global time cut) | random."),
+    name: str | None = typer.Option(None, "--name", help="Table name under lake/splits/ (default: the strategy)."),
+    seed: int = typer.Option(2024, "--seed", help="Seed of the random split's hash."),
+    k_core: int = typer.Option(0, "--k-core", min=0, help="Keep only users and items with >= K interactions (0: off)."),
+    min_rating: float | None = typer.Option(None, "--min-rating", help="Implicit positives: keep rating >= R."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Split the lake's interactions into train/valid/test (lake table splits/NAME with meta.json).
+
+    Duplicate (user, item) pairs are collapsed to their latest event, then --min-rating and --k-core are
+    applied, then the split; valid/test rows whose user or item is absent from train are dropped.
+    """
+    from rich.console import Console
+
+    from jobs import split as job
+    from jobs.settings import get_settings
+
+    try:
+        with Console(stderr=True).status(f"splitting interactions ({strategy})", spinner="dots"):
+            result = job.run(get_settings(), strategy=strategy, name=name, seed=seed, k_core=k_core,
+                             min_rating=min_rating)
+    except (ValueError, FileNotFoundError) as err:
+        fail(str(err))
+    meta = result["meta"]
+    emit({"table": result["table"], **meta["counts"], "density": meta["density"],
+          "dropped_cold": meta["dropped_cold"], "train_end": meta["train_end"], "seconds": result["seconds"]}
+         | ({"meta": meta} if as_json else {}), as_json)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -41,6 +41,8 @@ class IngestSettings(BaseModel):
     # Events stamped later than the batch date plus this many days are quarantined as far-future.
     max_future_days: int = 1
     earliest_event: str = "1990-01-01"
+    # Sources without timestamps (sequence files) get epoch + position seconds from this date.
+    synthetic_epoch: str = "2000-01-01"
 
 
 class ValidateSettings(BaseModel):
@@ -48,6 +50,10 @@ class ValidateSettings(BaseModel):
     min_interactions: int = 1
     min_items: int = 1
     min_users: int = 1
+    min_profiles: int = 1
+    # Tables up to this many rows are collected (Arrow) and checked with GE's pandas engine, 10-20x faster
+    # than GE's Spark engine on small tables; larger ones are validated on Spark.
+    pandas_max_rows: int = 2_000_000
 
 
 class LLMSettings(BaseModel):
@@ -84,6 +90,8 @@ class EmbedSettings(BaseModel):
 
 
 class FeastSettings(BaseModel):
+    # Feast project name; it also prefixes every online-store key, so two projects never collide.
+    project: str = "ktrec"
     online_store: Literal["sqlite", "redis"] = "sqlite"
     offline_store: Literal["duckdb", "file", "spark"] = "duckdb"
     registry: Literal["file", "sql"] = "file"

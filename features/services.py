@@ -1,0 +1,41 @@
+"""Feature services: the named feature sets models read.
+
+``kt_training`` and ``online_ranking`` are the moving names the trainer and the ranking service ask for.
+Each has a pinned ``_v<N>`` twin: a registered model records the versioned name it was trained with, so a
+later change to the moving name never changes what an already registered model reads (Feast's advice to
+version the features of each model version).
+"""
+
+from __future__ import annotations
+
+from feast import FeatureService
+
+from features.views import item_profile, item_stats, user_profile, user_stats
+
+# LLM-KT training: profile embeddings are the transfer targets; stats help the CoRA prompt and analysis.
+kt_training_v1 = FeatureService(
+    name="kt_training_v1",
+    features=[user_profile, item_profile, user_stats, item_stats],
+    description="Training features of LLM-KT and CoRA models, version 1.",
+    tags={"use": "training"},
+)
+kt_training = FeatureService(
+    name="kt_training",
+    features=[user_profile, item_profile, user_stats, item_stats],
+    description="Training features of the current LLM-KT and CoRA models (currently = kt_training_v1).",
+    tags={"use": "training", "pinned": "kt_training_v1"},
+)
+
+# Online ranking needs the vectors and counters, not the profile prose (smaller online-store payloads).
+online_ranking_v1 = FeatureService(
+    name="online_ranking_v1",
+    features=[user_profile[["embedding"]], item_profile[["embedding"]], user_stats, item_stats],
+    description="Features a ranking service fetches per request, version 1.",
+    tags={"use": "serving"},
+)
+online_ranking = FeatureService(
+    name="online_ranking",
+    features=[user_profile[["embedding"]], item_profile[["embedding"]], user_stats, item_stats],
+    description="Features the current ranking service fetches per request (currently = online_ranking_v1).",
+    tags={"use": "serving", "pinned": "online_ranking_v1"},
+)
