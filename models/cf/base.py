@@ -7,7 +7,7 @@ the lake's string ids map to them through ``user_ids`` / ``item_ids``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import scipy.sparse as sp
@@ -16,7 +16,8 @@ from torch import nn
 
 Batch = dict[str, torch.Tensor]
 """Keys: ``user`` [B], ``pos_item`` [B], ``neg_item`` [B] (or [B, N]); sequential models also get
-``history`` [B, L] (item index + 1, 0 = padding, most recent last) and ``history_len`` [B]."""
+``history`` [B, L] (item index + 1, 0 = padding, most recent last) and ``history_len`` [B].
+Which keys a model's training batches carry is named by its ``batch_kind`` (see models.data.BATCH_KINDS)."""
 
 
 @dataclass
@@ -42,6 +43,14 @@ class Recommender(nn.Module, ABC):
 
     #: True for models that read ``history`` instead of the user index (SASRec).
     sequential: bool = False
+    #: Training batches the model consumes (models.data.iter_batches): "pairwise" (user, pos_item,
+    #: neg_item [B] or [B, N]), "user_rows" (user only; the model reads rows of its training matrix),
+    #: "sequence" (history prefix, next item as pos_item, neg_item).
+    batch_kind: str = "pairwise"
+    #: Negatives per positive in "pairwise"/"sequence" batches (1 gives neg_item [B], N > 1 gives [B, N]).
+    n_negatives: int = 1
+    #: Longest history a sequential model reads (it sets this from its config).
+    max_len: int = 50
 
     def __init__(self, n_users: int, n_items: int) -> None:
         super().__init__()
@@ -62,3 +71,33 @@ class Recommender(nn.Module, ABC):
     @abstractmethod
     def full_sort_predict(self, batch: Batch) -> torch.Tensor:
         """Scores [B, n_items] for every item, for the users in ``batch['user']``."""
+
+
+def make_config(config_class: type, values: dict):
+    """Build a model's config dataclass, rejecting unknown keys with the list of valid ones."""
+    valid = sorted(f.name for f in fields(config_class))
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown config keys {unknown} for {config_class.__name__}; valid keys: {valid}")
+    return config_class(**values)
+
+
+def require_positive(config, *names: str) -> None:
+    """``__post_init__`` helper: each named field must be > 0."""
+    for name in names:
+        if not getattr(config, name) > 0:
+            raise ValueError(f"{type(config).__name__}.{name} must be > 0, got {getattr(config, name)!r}")
+
+
+def require_range(config, name: str, low: float, high: float) -> None:
+    """``__post_init__`` helper: ``low <= field <= high``."""
+    value = getattr(config, name)
+    if not low <= value <= high:
+        raise ValueError(f"{type(config).__name__}.{name} must be in [{low}, {high}], got {value!r}")
+
+
+def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
+    """Mean ``-log σ(pos - neg)``; pos [B], neg [B] or [B, N] (averaged over the N negatives)."""
+    if neg_scores.dim() == 2:
+        pos_scores = pos_scores.unsqueeze(1)
+    return -torch.nn.functional.logsigmoid(pos_scores - neg_scores).mean()

@@ -1,0 +1,124 @@
+"""Training batches for each ``batch_kind`` of the CF zoo, with seeded, vectorised negative sampling.
+
+Kinds (a model names its own in ``Recommender.batch_kind``):
+
+- ``pairwise``: every training pair once per epoch, shuffled: ``user`` [B], ``pos_item`` [B],
+  ``neg_item`` [B] (``n_negatives == 1``) or [B, N]. Negatives are uniform over items the user has not
+  interacted with in train (rejection sampling, a few vectorised rounds).
+- ``user_rows``: every user with training items once per epoch: ``user`` [B] (the model reads its rows).
+- ``sequence``: every (history prefix -> next item) of each user's time-ordered train sequence:
+  ``user`` [B], ``history`` [B, L] (item index + 1, 0 = padding, most recent last), ``history_len`` [B],
+  ``pos_item`` [B] (the next item), ``neg_item`` as for pairwise.
+
+The same ``seed`` gives the same batches; pass ``epoch`` so each epoch draws a different order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from models.cf.base import Batch, TrainData
+
+BATCH_KINDS = ("pairwise", "user_rows", "sequence")
+_REJECTION_ROUNDS = 30
+
+
+def iter_batches(
+    data: TrainData, *, kind: str, batch_size: int, n_negatives: int = 1, max_len: int = 50,
+    seed: int = 0, epoch: int = 0,
+) -> Iterator[Batch]:
+    """One epoch of shuffled training batches of ``kind`` (see the module docstring)."""
+    if kind not in BATCH_KINDS:
+        raise ValueError(f"unknown batch kind {kind!r}; choose one of {list(BATCH_KINDS)}")
+    if batch_size < 1 or n_negatives < 1 or max_len < 1:
+        raise ValueError("batch_size, n_negatives and max_len must be >= 1")
+    rng = np.random.default_rng([seed, epoch])
+    sampler = NegativeSampler(data.train)
+    if kind == "user_rows":
+        users = np.flatnonzero(np.diff(data.train.indptr) > 0)
+        for chunk in _chunks(rng.permutation(users), batch_size):
+            yield {"user": torch.from_numpy(chunk)}
+        return
+    if kind == "pairwise":
+        coo = data.train.tocoo()
+        users, items = coo.row.astype(np.int64), coo.col.astype(np.int64)
+        for chunk in _chunks(rng.permutation(len(users)), batch_size):
+            yield _with_negatives(
+                {"user": users[chunk], "pos_item": items[chunk]}, sampler, n_negatives, rng
+            )
+        return
+    flat, starts = _flatten(data.sequences)
+    owner = np.repeat(np.arange(len(data.sequences)), np.diff(starts))
+    targets = np.flatnonzero(np.arange(len(flat)) > starts[owner])  # positions with >= 1 earlier item
+    for chunk in _chunks(rng.permutation(targets), batch_size):
+        users = owner[chunk]
+        history, lengths = _gather(flat, starts[users], chunk, max_len)
+        batch = {"user": users, "pos_item": flat[chunk], "history": history, "history_len": lengths}
+        yield _with_negatives(batch, sampler, n_negatives, rng)
+
+
+def pad_histories(sequences: list[np.ndarray], users: np.ndarray, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The last ``max_len`` items of each user's sequence: history [B, L] (item + 1, 0 = pad), lengths [B]."""
+    users = np.asarray(users, dtype=np.int64)
+    flat, starts = _flatten([sequences[u] for u in users])
+    history, lengths = _gather(flat, starts[:-1], starts[1:], max_len)
+    return torch.from_numpy(history), torch.from_numpy(lengths)
+
+
+class NegativeSampler:
+    """Uniform negatives that avoid each user's training items (membership via sorted pair keys)."""
+
+    def __init__(self, train: sp.csr_matrix) -> None:
+        train = train.tocsr()
+        train.sort_indices()
+        self.n_items = train.shape[1]
+        rows = np.repeat(np.arange(train.shape[0], dtype=np.int64), np.diff(train.indptr))
+        self._keys = rows * self.n_items + train.indices.astype(np.int64)  # sorted: row-major, sorted cols
+
+    def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        keys = users * self.n_items + items
+        if not len(self._keys):
+            return np.zeros(keys.shape, dtype=bool)
+        pos = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
+        return self._keys[pos] == keys
+
+    def sample(self, users: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """[B, n] item indices; a user who has (almost) every item may rarely keep a positive."""
+        users = np.broadcast_to(np.asarray(users, dtype=np.int64)[:, None], (len(users), n))
+        items = rng.integers(0, self.n_items, size=users.shape)
+        for _ in range(_REJECTION_ROUNDS):
+            clash = self.contains(users, items)
+            if not clash.any():
+                break
+            items[clash] = rng.integers(0, self.n_items, size=int(clash.sum()))
+        return items
+
+
+def _with_negatives(batch: dict[str, np.ndarray], sampler: NegativeSampler, n: int, rng) -> Batch:
+    negatives = sampler.sample(batch["user"], n, rng)
+    batch["neg_item"] = negatives[:, 0] if n == 1 else negatives
+    return {key: torch.from_numpy(np.ascontiguousarray(value, dtype=np.int64)) for key, value in batch.items()}
+
+
+def _chunks(values: np.ndarray, size: int) -> Iterator[np.ndarray]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _flatten(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    flat = np.concatenate(sequences).astype(np.int64) if len(sequences) and starts[-1] else np.zeros(0, np.int64)
+    return flat, starts
+
+
+def _gather(flat: np.ndarray, starts: np.ndarray, ends: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """History windows flat[max(start, end - L):end], right-aligned, as item + 1 with 0 padding."""
+    positions = ends[:, None] - max_len + np.arange(max_len)[None, :]
+    valid = positions >= starts[:, None]
+    values = flat[np.clip(positions, 0, max(len(flat) - 1, 0))] + 1 if len(flat) else np.zeros_like(positions)
+    return np.where(valid, values, 0).astype(np.int64), np.minimum(ends - starts, max_len).astype(np.int64)
