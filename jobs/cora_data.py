@@ -8,6 +8,10 @@ Splits are time-ordered: the interactions' own event-time quantiles (train up to
 ``splits/<name>`` table. ``warm_user`` / ``warm_item`` say whether the user / item occurs in the train
 split (what the CF model can know); ``cold`` = not both.
 
+With the default ``min_history=0`` the table holds every rated event, so it is also a valid split table
+(SPLIT_COLUMNS + meta.json with ``train_end``) that ``models.data.load_split`` reads to train the CF
+model on exactly CoRA's training events; trainers filter examples by ``n_history`` themselves.
+
 Run: ``ktrec cora-data --name ml100k [--split NAME] [--threshold 4]``. The transforms are pure
 ``DataFrame -> DataFrame`` functions; :func:`run` does the I/O and publishes atomically.
 """
@@ -127,7 +131,7 @@ def _events(spark: SparkSession, settings: Settings, *, split: str | None, valid
 
 def run(
     settings: Settings, *, name: str = "default", split: str | None = None, threshold: float = 4.0,
-    max_history: int = 10, min_history: int = 1, valid_frac: float = 0.1, test_frac: float = 0.1,
+    max_history: int = 10, min_history: int = 0, valid_frac: float = 0.1, test_frac: float = 0.1,
     spark: SparkSession | None = None,
 ) -> dict:
     """Build and publish ``cora/<name>``; returns counts per split and warm/cold, and the table path."""
@@ -146,13 +150,18 @@ def run(
     examples = build(events, items, threshold=threshold, max_history=max_history, min_history=min_history)
     staged = lake.staging_dir(settings, cora_table(name))
     examples.repartition(2).write.parquet(str(staged))
-    counts = _counts(read_table(spark, staged))
+    written = read_table(spark, staged)
+    counts = _counts(written)
+    # Formatted in the session's time zone (UTC), as split tables record it.
+    train_end = written.where(F.col("split") == "train").agg(
+        F.date_format(F.max("event_ts"), "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'+00:00'")).first()[0]
     events.unpersist()
     meta = {
         "name": name, "source": f"splits/{split}" if split else "interactions (time quantiles)",
         "threshold": threshold, "max_history": max_history, "min_history": min_history,
         "valid_frac": None if split else valid_frac, "test_frac": None if split else test_frac,
         "unrated_dropped": unrated, "counts": counts,
+        "train_end": train_end, "strategy": "temporal",
     }
     (Path(staged) / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     path = lake.publish(settings, cora_table(name), staged)

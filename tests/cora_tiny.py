@@ -43,3 +43,20 @@ def tiny_llm_folder(folder: Path, *, family: str = "llama", corpus: list[str], s
     model.save_pretrained(folder)
     fast.save_pretrained(folder)
     return folder
+
+
+def write_tiny_lake(spark, settings, *, events, titles: dict, t0) -> None:
+    """Publish ``interactions`` from (user, item, rating, day) tuples and ``items`` from id -> title."""
+    from datetime import timedelta
+
+    from jobs import lake
+
+    rows = [(u, i, float(r), t0 + timedelta(days=d), "test", False, (t0 + timedelta(days=d)).date())
+            for u, i, r, d in events]
+    staged = lake.staging_dir(settings, lake.INTERACTIONS)
+    spark.createDataFrame(rows, lake.INTERACTIONS_SCHEMA).write.partitionBy("event_date").parquet(str(staged))
+    lake.publish(settings, lake.INTERACTIONS, staged)
+    staged = lake.staging_dir(settings, lake.ITEMS)
+    spark.createDataFrame([(i, t, None, None, None, None, None) for i, t in titles.items()],
+                          lake.ITEMS_SCHEMA).write.parquet(str(staged))
+    lake.publish(settings, lake.ITEMS, staged)

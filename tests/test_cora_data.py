@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from cora_tiny import write_tiny_lake
+
 from jobs import cora_data, lake
 from models.cora.prompt import render
 
@@ -22,17 +24,7 @@ TITLES = {f"i{k}": f"Movie {k}" for k in range(1, 7)}
 
 
 def _write_lake(spark, settings, events=EVENTS) -> None:
-    rows = [(u, i, float(r), T0 + timedelta(days=d), "test", False, (T0 + timedelta(days=d)).date())
-            for u, i, r, d in events]
-    inter = spark.createDataFrame(rows, lake.INTERACTIONS_SCHEMA)
-    staged = lake.staging_dir(settings, lake.INTERACTIONS)
-    inter.write.partitionBy("event_date").parquet(str(staged))
-    lake.publish(settings, lake.INTERACTIONS, staged)
-    items = spark.createDataFrame([(i, t, None, None, None, None, None) for i, t in TITLES.items()],
-                                  lake.ITEMS_SCHEMA)
-    staged = lake.staging_dir(settings, lake.ITEMS)
-    items.write.parquet(str(staged))
-    lake.publish(settings, lake.ITEMS, staged)
+    write_tiny_lake(spark, settings, events=events, titles=TITLES, t0=T0)
 
 
 def _expected_history(user, day, threshold, max_history, events=EVENTS):

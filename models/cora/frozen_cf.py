@@ -77,27 +77,38 @@ def _rows(table: torch.Tensor, positions: dict[str, int], ids: Sequence[str]) ->
     return out
 
 
-def _as_table(value) -> torch.Tensor:
-    return value.weight if isinstance(value, nn.Embedding) else value
-
-
 @torch.no_grad()
-def embeddings_of(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """The final user and item embeddings a CF model scores with (its dot-product factors).
+def embeddings_of(model: nn.Module, data=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The final user [n_users, d] and item [n_items, d] vectors a dot-product CF model scores with.
 
-    Models that propagate or encode (LightGCN, SASRec) expose ``user_item_embeddings()``; plain
-    factor models are read from their ``user_embedding`` / ``item_embedding`` tables.
+    BPR-MF: its embedding tables; LightGCN: the propagated vectors; SASRec: the encoding of each user's
+    training sequence (``data.sequences``) against its item table (row 0 is padding). Models whose score
+    is not a plain dot product (NeuMF, MultVAE, SimpleX) are rejected rather than approximated.
     """
     was_training = model.training
     model.eval()
     try:
-        if hasattr(model, "user_item_embeddings"):
-            users, items = model.user_item_embeddings()
-        elif hasattr(model, "user_embedding") and hasattr(model, "item_embedding"):
-            users, items = _as_table(model.user_embedding), _as_table(model.item_embedding)
+        if hasattr(model, "propagate"):
+            users, items = model.propagate()
+        elif hasattr(model, "sequence_vector"):
+            users, items = _sequence_users(model, data), model.item_embedding.weight[1:]
+        elif type(model).__name__ == "BPRMF":
+            users, items = model.user_embedding.weight, model.item_embedding.weight
         else:
-            raise TypeError(f"{type(model).__name__} exposes no user/item embeddings for CoRA "
-                            "(expected user_item_embeddings() or user_embedding/item_embedding)")
+            raise TypeError(f"CoRA needs a dot-product CF model (bpr, lightgcn, sasrec), got {type(model).__name__}")
     finally:
         model.train(was_training)
     return users.detach().clone().float(), items.detach().clone().float()
+
+
+def _sequence_users(model: nn.Module, data, chunk: int = 256) -> torch.Tensor:
+    from models.batches import pad_histories
+
+    if data is None or not data.sequences:
+        raise ValueError("a sequential CF model needs the training sequences to encode its users")
+    users = np.arange(len(data.sequences))
+    parts = []
+    for start in range(0, len(users), chunk):
+        history, _ = pad_histories(data.sequences, users[start:start + chunk], model.max_len)
+        parts.append(model.sequence_vector(history))
+    return torch.cat(parts)
