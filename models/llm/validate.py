@@ -1,0 +1,74 @@
+"""Checks every generation before it may become a profile, and retries the bad ones once.
+
+A generation is rejected when it is:
+- ``empty``: nothing but whitespace;
+- ``non_text``: replacement characters, or under half of its non-space characters are letters
+  (token soup, markup, digits);
+- ``truncated``: the backend says it stopped at ``max_new_tokens`` (``finish_reason == "length"``) and
+  the text does not end a sentence (``.``, ``!``, ``?``, optionally followed by a closing quote or
+  bracket). A length stop right after a full sentence is accepted.
+- or it already carries the backend's own failure (timeout, HTTP error, prompt too long...).
+
+Rejected rows are generated once more (truncated ones with twice the token allowance); a row that fails
+again keeps its reason and is never written as a profile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import unicodedata
+
+from models.llm.base import Backend, Generation, Prompt
+
+SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
+MIN_LETTER_SHARE = 0.5
+
+
+def clean(text: str) -> str:
+    """Collapse whitespace and drop control characters (newlines become spaces)."""
+    text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def rejection(gen: Generation) -> str | None:
+    """Why ``gen`` cannot be a profile, or None when it can."""
+    if gen.failure is not None:
+        return gen.failure
+    if gen.text is None or not gen.text.strip():
+        return "empty"
+    text = clean(gen.text)
+    visible = [ch for ch in text if not ch.isspace()]
+    if "\ufffd" in text or not visible or sum(ch.isalpha() for ch in visible) / len(visible) < MIN_LETTER_SHARE:
+        return "non_text"
+    if gen.finish_reason == "length" and not SENTENCE_END.search(text):
+        return "truncated"
+    return None
+
+
+def _retry_prompt(prompt: Prompt, reason: str, default_max_new_tokens: int) -> Prompt:
+    if reason == "truncated":
+        budget = 2 * (prompt.max_new_tokens or default_max_new_tokens)
+        return dataclasses.replace(prompt, max_new_tokens=budget)
+    return prompt
+
+
+def generate_checked(
+    backend: Backend, prompts: list[Prompt], *, max_new_tokens: int
+) -> tuple[list[Generation], int]:
+    """Generate, validate, retry rejected rows once; returns (results with failures set, rows retried)."""
+    results = backend.generate(prompts)
+    if len(results) != len(prompts):
+        raise RuntimeError(f"backend {backend.name} returned {len(results)} results for {len(prompts)} prompts")
+    reasons = {i: r for i, gen in enumerate(results) if (r := rejection(gen)) is not None}
+    if reasons:
+        order = sorted(reasons)
+        retried = backend.generate([_retry_prompt(prompts[i], reasons[i], max_new_tokens) for i in order])
+        for i, gen in zip(order, retried, strict=True):
+            results[i] = gen
+    final = []
+    for gen in results:
+        reason = rejection(gen)
+        final.append(dataclasses.replace(gen, text=clean(gen.text or ""), failure=None) if reason is None
+                     else dataclasses.replace(gen, text=None, failure=reason))
+    return final, len(reasons)
