@@ -186,6 +186,66 @@ def models_prepare(
     path = prepare(get_settings(), name, force=force)
     emit({"model": name, "path": str(path), "seconds": round(time.perf_counter() - started, 2)}, as_json)
 
+def _parse_map(text: str | None) -> dict[str, str]:
+    """``user_id=uid,item_id=iid`` → {"user_id": "uid", "item_id": "iid"}."""
+    if not text:
+        return {}
+    pairs = [p.split("=", 1) for p in text.split(",") if p.strip()]
+    if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+        fail(f"--map expects FIELD=COLUMN pairs separated by commas, got {text!r}", code=2)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+@app.command()
+def ingest(
+    source: Path = typer.Option(..., "--source", help="Dataset folder or log file to ingest."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="ml100k|ml1m|mlcsv|recbole|csv|jsonl|parquet (default: detected)."),
+    batch_date: Optional[str] = typer.Option(None, "--batch-date", help="Logical date of the batch, YYYY-MM-DD (default: today, UTC)."),
+    column_map: Optional[str] = typer.Option(None, "--map", help="Column mapping for generic logs: user_id=uid,item_id=iid,timestamp=ts,rating=r."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Ingest interaction logs into the lake with Spark (partitioned by event_date, bad rows quarantined)."""
+    from datetime import date, datetime, timezone
+
+    from jobs.ingest import run
+    from jobs.ingest_text import MissingColumnsError
+    from jobs.settings import get_settings
+
+    try:
+        day = date.fromisoformat(batch_date) if batch_date else datetime.now(timezone.utc).date()
+    except ValueError:
+        fail(f"--batch-date must be YYYY-MM-DD, got {batch_date!r}", code=2)
+    mapping = _parse_map(column_map)
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"ingesting {source} (batch {day})", spinner="dots"):
+        try:
+            summary = run(get_settings(), source=source, fmt=fmt, batch_date=day, column_map=mapping)
+        except (MissingColumnsError, FileNotFoundError, ValueError) as exc:
+            fail(str(exc))
+    emit(summary, as_json)
+
+
+datasets_app = typer.Typer(help="Public datasets ktrec knows how to fetch (needs network).", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+
+
+@datasets_app.command("download")
+def datasets_download(
+    name: str = typer.Argument(..., help="ml-100k | ml-1m | ml-latest-small"),
+    dest: Path = typer.Option(..., "--dest", help="Folder to unpack into (creates DEST/NAME)."),
+    url: Optional[str] = typer.Option(None, "--url", help="Mirror URL of the zip archive."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Download a public dataset, check its MD5 and unpack it (fails clearly without network)."""
+    from jobs.datasets import DownloadError, download
+
+    try:
+        path = download(name, dest=dest, url=url)
+    except (DownloadError, KeyError) as exc:
+        fail(str(exc))
+    emit({"dataset": name, "path": str(path)}, as_json)
+
 
 def main() -> None:  # pragma: no cover - console entry point
     app()

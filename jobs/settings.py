@@ -41,6 +41,8 @@ class IngestSettings(BaseModel):
     # Events stamped later than the batch date plus this many days are quarantined as far-future.
     max_future_days: int = 1
     earliest_event: str = "1990-01-01"
+    # Sources without timestamps (sequence files) get epoch + position seconds from this date.
+    synthetic_epoch: str = "2000-01-01"
 
 
 class ValidateSettings(BaseModel):
