@@ -60,11 +60,19 @@ def resolve_llm(settings: Settings, llm: str) -> Path:
     return path
 
 
-def draw(frame: pd.DataFrame, split: str, n: int | None, *, min_history: int, seed: int) -> pd.DataFrame:
+def draw(frame: pd.DataFrame, split: str, n: int | None, *, min_history: int, seed: int,
+         balance_cold: bool = False) -> pd.DataFrame:
+    """Up to ``n`` seeded rows of ``split``; ``balance_cold`` takes half from cold and half from warm rows
+    (where the split is mostly cold, as a time split's test is, so both slices get enough examples)."""
     rows = frame[(frame["split"] == split) & (frame["n_history"] >= min_history)]
     if rows.empty:
         raise ValueError(f"no {split} examples with at least {min_history} liked titles")
-    if n is not None and len(rows) > n:
+    if n is not None and len(rows) > n and balance_cold:
+        cold, warm = rows[rows["cold"]], rows[~rows["cold"]]
+        n_cold = min(len(cold), max(n // 2, n - len(warm)))
+        rows = pd.concat([cold.sample(n=n_cold, random_state=seed),
+                          warm.sample(n=min(len(warm), n - n_cold), random_state=seed)])
+    elif n is not None and len(rows) > n:
         rows = rows.sample(n=n, random_state=seed)
     return rows.sort_values(["event_ts", "user_id", "item_id"]).reset_index(drop=True)
 
@@ -74,7 +82,7 @@ def run(
     max_train: int | None = 2000, max_test: int | None = 1000, min_history: int = 1, epochs: int = 1,
     batch_size: int = 8, lr: float = 1e-3, rank: int = 16, alpha: float = 32.0,
     targets: list[str] | None = None, max_length: int = 160, baselines: tuple[str, ...] = ("zero_shot", "lora", "cf"),
-    seed: int = 2024, output_dir: Path | None = None, cf_epochs: int = 30,
+    seed: int = 2024, output_dir: Path | None = None, cf_epochs: int = 30, balance_test: bool = False,
 ) -> dict:
     """Train CoRA (and the baselines), evaluate, save the adapter; returns metrics and paths."""
     from jobs import cora_cf
@@ -88,7 +96,7 @@ def run(
         raise ValueError(f"unknown baselines {sorted(unknown)}; choose from {list(SYSTEMS[1:])}")
     frame, meta, table_dir = read_examples(settings, data)
     train = draw(frame, "train", max_train, min_history=min_history, seed=seed)
-    test = draw(frame, "test", max_test, min_history=min_history, seed=seed)
+    test = draw(frame, "test", max_test, min_history=min_history, seed=seed, balance_cold=balance_test)
     as_examples = lambda f: Examples(users=f.user_id.astype(str).tolist(), items=f.item_id.astype(str).tolist(),  # noqa: E731
                                      prompts=f.prompt.tolist(), labels=f.label.to_numpy())
     train_ex, test_ex = as_examples(train), as_examples(test)
@@ -116,7 +124,7 @@ def run(
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     out = Path(output_dir) if output_dir else settings.runs_dir / f"cora-{data}-{llm_dir.name}-s{seed}-{stamp}"
     provenance = {"data": cora_table(data), "data_meta": meta, "n_train": len(train_ex), "n_test": len(test_ex),
-                  "min_history": min_history, "fit": vars(fit_config), **cf_info}
+                  "min_history": min_history, "balance_test": balance_test, "fit": vars(fit_config), **cf_info}
     summary = {"metrics": metrics, "timing": results, "adapter_path": str(out / "adapter"), "run_dir": str(out),
                "scores_path": str(out / "test_scores.parquet"), "llm": str(llm_dir), "cora_config": config.to_dict(),
                **provenance}

@@ -83,3 +83,43 @@ def test_train_cora_rejects_bad_requests(lake_with_prompts):
         cora_train.run(settings, data="tiny", llm=str(llm), baselines=("gpt",))
     with pytest.raises(FileNotFoundError, match="not a Hugging Face model folder"):
         cora_train.run(settings, data="tiny", llm=str(llm.parent), baselines=(), cf_epochs=1)
+
+
+@pytest.mark.slow
+def test_cora_on_smollm2_starts_as_the_llm_and_trains_only_the_generator(smollm2_dir, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from models.cora.frozen_cf import FrozenCF
+    from models.cora.io import read_adapter, save_adapter
+    from models.cora.model import CoRA, CoRAConfig
+    from models.cora.prompt import PromptCodec, render
+    from models.cora.train import Examples, FitConfig, fit, predict
+
+    codec = PromptCodec(AutoTokenizer.from_pretrained(smollm2_dir), max_length=96)
+    assert codec.chat and codec.tokenizer.decode([codec.yes_id]) == "Yes"
+    llm = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32)
+    before = {k: v.clone() for k, v in llm.state_dict().items()}
+    gen = torch.Generator().manual_seed(0)
+    cf = FrozenCF(user_ids=[f"u{k}" for k in range(8)], item_ids=["a", "b"],
+                  user_table=torch.randn(8, 16, generator=gen), item_table=torch.randn(2, 16, generator=gen))
+    titles = ["Toy Story (1995)", "Heat (1995)", "Fargo (1996)", "Casablanca (1942)"]
+    examples = Examples(users=[f"u{k}" for k in range(8)], items=["a", "b"] * 4,
+                        prompts=[render(titles[: 1 + k % 3], titles[3]) for k in range(8)],
+                        labels=np.array([1, 0] * 4))
+    cora = CoRA(llm, cf_dim=16, yes_id=codec.yes_id, no_id=codec.no_id, config=CoRAConfig(rank=4, alpha=8.0))
+    scorer = lambda b: cora(b["input_ids"], b["attention_mask"], b["user_emb"], b["item_emb"])  # noqa: E731
+    base = lambda b: cora.base_logits(b["input_ids"], b["attention_mask"])  # noqa: E731
+    assert np.allclose(predict(scorer, examples, codec=codec, cf=cf, batch_size=4),
+                       predict(base, examples, codec=codec, cf=cf, batch_size=4), atol=1e-5)
+    cora.train()
+    fit(scorer, cora.trainable_parameters(), examples, codec=codec, cf=cf,
+        config=FitConfig(epochs=1, batch_size=4, lr=1e-3))
+    cora.eval()
+    assert all(torch.equal(v, before[k]) for k, v in llm.state_dict().items())
+    trained = predict(scorer, examples, codec=codec, cf=cf, batch_size=4)
+    assert not np.allclose(trained, predict(base, examples, codec=codec, cf=cf, batch_size=4), atol=1e-6)
+    folder = save_adapter(tmp_path / "adapter", cora=cora, cf=cf, llm_path=smollm2_dir, max_length=96)
+    assert sum(f.stat().st_size for f in folder.iterdir()) < 0.2 * (smollm2_dir / "model.safetensors").stat().st_size
+    reloaded = read_adapter(folder).probabilities(examples.users, examples.items, examples.prompts, batch_size=4)
+    assert np.allclose(reloaded, 1 / (1 + np.exp(-trained)), atol=1e-5)
