@@ -409,6 +409,40 @@ def score_cora(
     emit({"pairs": len(rows), "scores": rows[:20], "output": str(output) if output else None}, as_json)
 
 
+@app.command()
+def demo(
+    models: str = typer.Option("bpr", "--models", help="Comma-separated CF models (bpr,neumf,lightgcn,multvae,simplex,sasrec)."),
+    run_date: str = typer.Option("1998-04-23", "--date", help="Logical date of the nightly run (YYYY-MM-DD)."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Override every training stage's epochs."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Run the nightly DAG end to end on the embedded defaults (ml-100k) and summarise what it decided."""
+    from datetime import date
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from jobs import demo as job
+    from jobs.settings import get_settings
+
+    settings = get_settings()
+    summary = job.run(settings, run_date=date.fromisoformat(run_date), models=models.split(","), epochs=epochs)
+    if as_json:
+        emit(summary, True)
+        return
+    table = Table(title=f"ktrec nightly {summary['run_date']} ({summary['seconds']} s)")
+    for column in ("model", "baseline NDCG@10", "KT NDCG@10", "version", "promoted", "why"):
+        table.add_column(column)
+    for m in summary["models"]:
+        table.add_row(m["model"], f"{m['baseline_ndcg_at_10']:.4f}", f"{m['kt_ndcg_at_10']:.4f}",
+                      str(m["version"]), "yes" if m["promoted"] else "no", m["reason"])
+    console = Console()
+    console.print(table)
+    console.print(f"MLflow UI:  {summary['mlflow_ui']}")
+    console.print(f"Airflow UI: {summary['airflow_ui']}")
+    console.print(f"Data Docs:  file://{summary['data_docs']}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
