@@ -9,6 +9,7 @@ run folders and reuses the MLflow runs and versions instead of adding new ones.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from datetime import date
@@ -94,6 +95,7 @@ def evaluate(settings: Settings, *, results: list[dict[str, Any]], run_date: dat
                 "baseline_run_id": logged["baseline"]["run_id"],
                 "kt_ndcg_at_10": runs["kt"]["metrics"]["ndcg_at_10"],
                 "baseline_ndcg_at_10": runs["baseline"]["metrics"]["ndcg_at_10"],
+                "run_date": run_date.isoformat(),
             }
         )
     return evaluated
@@ -133,25 +135,36 @@ def register(settings: Settings, *, gated: dict[str, Any]) -> dict[str, Any]:
 
 
 def promote(settings: Settings, *, registered: dict[str, Any], enabled: bool) -> dict[str, Any]:
-    """Make the version champion when the gate passed and promotion is enabled (re-checked here)."""
+    """Make the version champion when the gate passed and promotion is enabled (re-checked here).
+
+    The decision is also written to ``runs/<date>/<model>-decision.json``, the night's record of what
+    was trained, how it scored against its baseline, and whether it was promoted and why.
+    """
     from jobs.promotion import champion
     from jobs.promotion import promote as gated_promote
 
-    if not (enabled and registered["gate"]["passed"]):
-        why = "promotion disabled for this run" if not enabled else registered["gate"]["reason"]
+    if enabled and registered["gate"]["passed"]:
+        result = gated_promote(settings, model=registered["model"], version=registered["version"])
+        promoted, why = result["promoted"], result["reason"]
+    else:
+        promoted, why = False, "promotion disabled for this run" if not enabled else registered["gate"]["reason"]
         log.info("%s v%s stays challenger: %s", registered["model"], registered["version"], why)
-        return {
-            "model": registered["model"],
-            "version": registered["version"],
-            "promoted": False,
-            "reason": why,
-            "champion": champion(settings, model=registered["model"]),
-        }
-    result = gated_promote(settings, model=registered["model"], version=registered["version"])
-    return {
+    decision = {
         "model": registered["model"],
         "version": registered["version"],
-        "promoted": result["promoted"],
-        "reason": result["reason"],
+        "promoted": promoted,
+        "reason": why,
         "champion": champion(settings, model=registered["model"]),
+        "kt_ndcg_at_10": registered["kt_ndcg_at_10"],
+        "baseline_ndcg_at_10": registered["baseline_ndcg_at_10"],
     }
+    _write_json(settings.runs_dir / registered["run_date"] / f"{registered['model']}-decision.json", decision)
+    return decision
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write by rename so a reader never sees half a file; a rerun of the date replaces it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str))
+    tmp.replace(path)
