@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export KTREC_HOME ?= $(CURDIR)/.ktrec
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench bench-peer clean
 
 install:
 	@bash infra/install.sh
@@ -18,6 +18,12 @@ bench: install  ## benchmarks; reports under benchmarks/reports/
 	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.kt_gain
 	$(BIN)/python -m benchmarks.feast_store
+
+bench-peer: install  ## RecBole 1.2.1 in its own venv (pins: shared/peers/recbole.md), then kt_gain beside it
+	test -x .recbole-venv/bin/python || (python3 -m venv .recbole-venv && .recbole-venv/bin/pip install torch==2.13.0 \
+	  && echo "torch==2.13.0" > .recbole-constraints.txt && .recbole-venv/bin/pip install recbole==1.2.1 numpy==1.23.5 \
+	  scipy==1.10.1 pandas==1.5.3 scikit-learn==1.2.2 "setuptools>=77.0.3,<81" -c .recbole-constraints.txt)
+	$(BIN)/python -m benchmarks.kt_gain --models bpr,lightgcn --peer recbole
 
 clean:
 	rm -rf .ktrec

@@ -237,11 +237,26 @@ def read_generic_jsonl(spark: SparkSession, source: Path, options: ReadOptions) 
 def read_generic_parquet(spark: SparkSession, source: Path, options: ReadOptions) -> Batch:
     files = _files(source, (".parquet",))
     mapping = _mapping(options.column_map)
-    present = spark.read.parquet(*[str(p) for p in files]).columns
+    import pyarrow.parquet as pq
+
+    present = pq.read_schema(files[0]).names
     _check_columns(str(source), mapping, present, GENERIC_REQUIRED)
     mapping = {k: v for k, v in mapping.items() if v in present}
-    events = parquet_events(spark, files, mapping=mapping, synthetic_ts=str(options.synthetic_epoch_s))
+    nanos = _nanosecond_timestamp(files[0], mapping["timestamp"])
+    if nanos:
+        # Spark cannot read TIMESTAMP(NANOS) (pandas' default); read it as a long and scale it.
+        spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+    events = parquet_events(spark, files, mapping=mapping, synthetic_ts=str(options.synthetic_epoch_s),
+                            ts_nanos=nanos)
     return Batch("parquet", files, events)
+
+
+def _nanosecond_timestamp(path: Path, column: str) -> bool:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kind = pq.read_schema(path).field(column).type
+    return pa.types.is_timestamp(kind) and kind.unit == "ns"
 
 
 def _recbole(spark: SparkSession, source: Path, options: ReadOptions) -> Batch:

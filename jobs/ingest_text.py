@@ -133,7 +133,8 @@ def json_events(lines: DataFrame, *, mapping: dict[str, str], synthetic_ts: str 
 
 
 def parquet_events(
-    spark: SparkSession, paths: Sequence[Path], *, mapping: dict[str, str], synthetic_ts: str | None
+    spark: SparkSession, paths: Sequence[Path], *, mapping: dict[str, str], synthetic_ts: str | None,
+    ts_nanos: bool = False,
 ) -> DataFrame:
     """Parsed events from Parquet; the 'line number' of a row is its 1-based position in its file."""
     df = spark.read.parquet(*[str(p) for p in paths])
@@ -150,8 +151,12 @@ def parquet_events(
     if ts_source is not None:
         # Typed timestamps keep their instant; numbers and strings go through the common parser.
         ts_dtype = dict(df.dtypes)[mapping["timestamp"]]
-        ts_col = F.date_format(ts_source, "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX") if ts_dtype.startswith("timestamp") \
-            else F.trim(ts_source.cast("string"))
+        if ts_nanos:
+            ts_col = (ts_source.cast("double") / 1e9).cast("string")
+        elif ts_dtype.startswith("timestamp"):
+            ts_col = F.date_format(ts_source, "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX")
+        else:
+            ts_col = F.trim(ts_source.cast("string"))
     else:
         ts_col = F.lit(synthetic_ts)
     return df.select(

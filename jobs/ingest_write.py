@@ -150,7 +150,7 @@ def publish_batch(spark: SparkSession, settings: Settings, *, batch: Batch, good
     scratch.mkdir(parents=True)
     try:
         inter_staged, dates = stage_interactions(spark, settings, good=good, scratch=scratch, source=source_name)
-        new_rows = spark.read.schema(INTERACTIONS_SCHEMA).parquet(str(scratch / "new"))
+        new_rows = _read_dates(spark, inter_staged, dates)  # (the scratch partitions moved there)
         items_staged = stage_entities(spark, settings, name=ITEMS, id_col="item_id", ddl=ITEMS_SCHEMA,
                                       provided=batch.items, seen=new_rows)
         users_staged = stage_entities(spark, settings, name=USERS, id_col="user_id", ddl=USERS_SCHEMA,

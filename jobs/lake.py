@@ -13,7 +13,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from jobs.settings import Settings
@@ -36,11 +36,16 @@ USER_COLUMNS = ["user_id", "age", "gender", "occupation", "zip"]
 # Splits: one table per split name, lake/splits/<name>, with a `split` column (train|valid|test) and
 # a meta.json beside the parquet files (strategy, seed, cut-off timestamps, counts).
 SPLIT_COLUMNS = ["user_id", "item_id", "rating", "event_ts", "split"]
+SPLITS_SCHEMA = "user_id STRING, item_id STRING, rating FLOAT, event_ts TIMESTAMP, split STRING"
 QUARANTINE_COLUMNS = ["reason", "source_file", "line_number", "raw", "batch_date"]
 PROFILE_COLUMNS = [
     "entity_id", "profile_text", "embedding", "source_hash", "generator", "event_timestamp",
     "created_timestamp",
 ]
+PROFILES_SCHEMA = (
+    "entity_id STRING, profile_text STRING, embedding ARRAY<FLOAT>, source_hash STRING, generator STRING, "
+    "event_timestamp TIMESTAMP, created_timestamp TIMESTAMP"
+)
 
 INTERACTIONS = "interactions"
 ITEMS = "items"
@@ -54,7 +59,7 @@ ITEM_STATS = "item_stats"
 
 def as_utc(moment: datetime) -> datetime:
     """Lake timestamps are UTC: a naive datetime is read as UTC, an aware one is converted."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def split_table(name: str) -> str:
@@ -77,7 +82,7 @@ def current_version(settings: Settings, name: str) -> Path | None:
 
 def staging_dir(settings: Settings, name: str) -> Path:
     """A fresh, not yet existing folder for the next version of ``name`` (the writer creates it)."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     path = settings.lake / ".versions" / name / f"{stamp}-{uuid.uuid4().hex[:8]}"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
+from jobs.lake import table_path
 from jobs.settings import Settings
 
 
@@ -36,3 +37,11 @@ def get_spark(settings: Settings, app_name: str = "ktrec") -> SparkSession:
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def read_table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
+    """The current version of lake table ``name``; a clear error when it was never written."""
+    path = table_path(settings, name)
+    if not path.exists():
+        raise FileNotFoundError(f"lake table {name!r} does not exist at {path}")
+    return spark.read.parquet(str(path))

@@ -69,8 +69,15 @@ def pad_histories(sequences: list[np.ndarray], users: np.ndarray, max_len: int) 
     return torch.from_numpy(history), torch.from_numpy(lengths)
 
 
+_DENSE_LOOKUP_MAX = 64_000_000  # user x item cells up to which membership uses a dense bitmap (64 MB)
+
+
 class NegativeSampler:
-    """Uniform negatives that avoid each user's training items (membership via sorted pair keys)."""
+    """Uniform negatives that avoid each user's training items.
+
+    Membership is a dense boolean lookup when the matrix is small enough, else a binary search over
+    sorted (user * n_items + item) keys.
+    """
 
     def __init__(self, train: sp.csr_matrix) -> None:
         train = train.tocsr()
@@ -78,9 +85,15 @@ class NegativeSampler:
         self.n_items = train.shape[1]
         rows = np.repeat(np.arange(train.shape[0], dtype=np.int64), np.diff(train.indptr))
         self._keys = rows * self.n_items + train.indices.astype(np.int64)  # sorted: row-major, sorted cols
+        self._dense = None
+        if train.shape[0] * train.shape[1] <= _DENSE_LOOKUP_MAX:
+            self._dense = np.zeros(train.shape[0] * train.shape[1], dtype=bool)
+            self._dense[self._keys] = True
 
     def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         keys = users * self.n_items + items
+        if self._dense is not None:
+            return self._dense[keys]
         if not len(self._keys):
             return np.zeros(keys.shape, dtype=bool)
         pos = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)

@@ -34,6 +34,8 @@ def _write(path, rows=ROWS, partition: bool = False, meta: bool = True):
         frame.to_parquet(path, partition_cols=["split"], index=False)
     else:
         frame.to_parquet(path / "part-00000.parquet", index=False)
+    (path / "_SUCCESS").write_text("")  # Spark's marker and checksum files must be ignored
+    (path / ".part-00000.parquet.crc").write_bytes(b"\x00")
     if meta:
         (path / "meta.json").write_text(json.dumps({"name": "toy", "strategy": "random", "seed": 1}))
     return path

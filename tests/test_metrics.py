@@ -11,7 +11,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from models.cf.base import Recommender, TrainData
-from models.metrics import auc, evaluate, metric_key, paired_ttest, uauc
+from models.data import SplitData
+from models.metrics import auc, evaluate, evaluate_split, metric_key, paired_ttest, uauc
 
 
 class FixedScores(Recommender):
@@ -95,6 +96,38 @@ def test_sampled_ranks_only_targets_and_negatives():
     # the worst item ranks last among itself + 3 negatives: rank 4
     assert result.per_user["sampled3_mrr_at_5"][0] == pytest.approx(1 / 4)
     assert result.per_user["sampled3_hr_at_1"][0] == 0.0
+
+
+class LastItemNext(FixedScores):
+    """Sequential: scores item (last history item + 1) highest, so the evaluator must pass histories."""
+
+    sequential = True
+    max_len = 4
+
+    def full_sort_predict(self, batch):
+        last = batch["history"][:, -1] - 1  # item index of the most recent item
+        return -((torch.arange(self.n_items)[None, :] - (last[:, None] + 1)) % self.n_items).float()
+
+
+def test_sequential_models_get_the_split_histories():
+    n_items = 8
+    model = LastItemNext(np.zeros((2, n_items)))
+    train = sp.csr_matrix(([1.0, 1.0, 1.0], ([0, 0, 1], [0, 1, 4])), shape=(2, n_items))
+    data = _data(2, n_items, train)
+    data.sequences = [np.array([0, 1]), np.array([4])]
+    test_mask = sp.csr_matrix(([1.0] * 4, ([0, 0, 0, 1], [0, 1, 2, 4])), shape=(2, n_items))
+    split = SplitData(
+        train=data, valid={0: np.array([2]), 1: np.array([5])}, test={0: np.array([3])},
+        valid_mask=train, test_mask=test_mask, test_sequences=[np.array([0, 1, 2]), np.array([4])],
+    )
+    valid = evaluate_split(model, split, "valid", ks=(1,))
+    test = evaluate_split(model, split, "test", ks=(1,))
+    assert valid.metrics["hr_at_1"] == 1.0  # histories end in 1 and 4: next items 2 and 5
+    assert test.per_user["hr_at_1"].tolist() == [1.0]  # test history includes the valid item 2: next is 3
+    # Same mask (train), different histories: the default (train sequences) predicts 2, not 3.
+    default = evaluate(model, data, split.test, train, ks=(1,))
+    given = evaluate(model, data, split.test, train, ks=(1,), histories=split.test_sequences)
+    assert default.metrics["hr_at_1"] == 0.0 and given.metrics["hr_at_1"] == 1.0
 
 
 def test_auc_and_uauc_match_sklearn():

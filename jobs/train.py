@@ -1,0 +1,133 @@
+"""Train one CF model by a scenario on a lake split: ``ktrec train --scenario FILE --split NAME``.
+
+Reads ``splits/<name>`` (models.data), the profile embeddings the scenario transfers from (the latest per
+entity as of the split's ``train_end``: jobs.train_profiles), runs the scenario (models.trainer) and
+writes one run folder, published by a single rename so a crash leaves no half-written run:
+
+- ``metrics.json``: valid and test metrics of the final model (protocol label, user counts), the epoch
+  history (losses, validation metric, seconds), best epochs, profile version;
+- ``per_user_valid.parquet`` / ``per_user_test.parquet``: per-user metric values (for paired tests);
+- ``model.pt`` (torch state_dict) + ``model.json`` (model name, config, the id <-> index maps);
+- ``scenario.yaml``: the scenario as run (with ``--epochs`` applied).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import torch
+import yaml
+
+from jobs.lake import exists, split_table, table_path
+from jobs.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    settings: Settings, *, scenario: Path, split: str, seed: int, output_dir: Path | None = None,
+    epochs: int | None = None, generator: str | None = None, models: dict[str, type] | None = None,
+    progress: bool = True,
+) -> dict:
+    """Run ``scenario`` on split ``split``; returns the summary (paths, test metrics, profile version).
+
+    ``generator`` restricts the profiles to one generator prefix (e.g. ``template:``); ``models`` replaces
+    the model registry (models.cf.MODELS) for tests of the mechanism on toy models.
+    """
+    from models.data import load_split
+    from models.scenario import SetKT, load_scenario
+    from models.trainer import Trainer, evaluate_split
+
+    if models is None:
+        from models.cf import MODELS as models
+    plan = load_scenario(Path(scenario), models=models)
+    if epochs is not None:
+        plan = plan.with_epochs(epochs)
+    if not exists(settings, split_table(split)):
+        raise FileNotFoundError(f"split {split!r} does not exist in {settings.lake / 'splits'}: "
+                                "run `ktrec split` first")
+    data = load_split(table_path(settings, split_table(split)))
+    sides = sorted({c.side for c in plan.commands if isinstance(c, SetKT)})
+    profiles, version = load_targets(settings, data=data, sides=sides, generator=generator)
+    result = Trainer(data=data, profiles=profiles, seed=seed, models=models, progress=progress).run(plan)
+    evals = {name: evaluate_split(result.model, data, name) for name in ("valid", "test")}
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    run_dir = Path(output_dir) if output_dir else settings.runs_dir / f"{plan.model.name}-{plan.variant}-{split}-s{seed}-{stamp}"
+    staged = run_dir.with_name(f".{run_dir.name}.{uuid.uuid4().hex[:8]}.tmp")
+    staged.mkdir(parents=True)
+    try:
+        metrics = {
+            "model": plan.model.name, "variant": plan.variant, "scenario": plan.name, "split": split, "seed": seed,
+            "protocol": evals["test"].protocol, "valid": evals["valid"].to_dict(), "test": evals["test"].to_dict(),
+            "best_epochs": result.best_epochs, "seconds_per_epoch": result.seconds_per_epoch,
+            "history": [vars(e) for e in result.history], "profile_version": version,
+            "dropped": data.dropped,
+        }
+        (staged / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+        for name, ev in evals.items():
+            frame = pd.DataFrame({"user_id": data.train.user_ids[ev.users], **ev.per_user})
+            frame.to_parquet(staged / f"per_user_{name}.parquet", index=False)
+        torch.save(result.model.state_dict(), staged / "model.pt")
+        (staged / "model.json").write_text(json.dumps({
+            "name": plan.model.name, "config": plan.model.config, "n_users": data.n_users, "n_items": data.n_items,
+            "user_ids": data.train.user_ids.tolist(), "item_ids": data.train.item_ids.tolist()}))
+        (staged / "scenario.yaml").write_text(yaml.safe_dump(_scenario_dict(plan), sort_keys=False))
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        os.replace(staged, run_dir)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    log.info("trained %s (%s) on %s: test %s", plan.model.name, plan.variant, split, evals["test"].metrics)
+    return {
+        "model": plan.model.name, "variant": plan.variant, "metrics": evals["test"].metrics,
+        "valid_metrics": evals["valid"].metrics, "protocol": evals["test"].protocol,
+        "metrics_path": str(run_dir / "metrics.json"), "model_path": str(run_dir / "model.pt"),
+        "scenario_path": str(run_dir / "scenario.yaml"), "run_dir": str(run_dir), "split": split, "seed": seed,
+        "profile_version": version, "seconds_per_epoch": result.seconds_per_epoch,
+    }
+
+
+def load_targets(settings: Settings, *, data, sides: list[str], generator: str | None = None) -> tuple[dict, dict]:
+    """Profile targets per side, aligned with the split's indices, as of the split's ``train_end``."""
+    from jobs.train_profiles import read_profiles
+    from models.kt import align_profiles
+
+    if sides and not data.meta.get("train_end"):
+        raise ValueError("the split's meta.json has no train_end: cannot read profiles point-in-time")
+    profiles, version = {}, {}
+    for side in sides:
+        vectors, version[side] = read_profiles(settings, entity=side, as_of=datetime.fromisoformat(
+            str(data.meta["train_end"]).replace("Z", "+00:00")), generator=generator)
+        ids = data.train.user_ids if side == "user" else data.train.item_ids
+        profiles[side] = align_profiles(ids, vectors)
+        version[side]["coverage"] = float(profiles[side].mask.float().mean())
+    return profiles, version
+
+
+def load_model(run_dir: Path, *, models: dict[str, type] | None = None) -> torch.nn.Module:
+    """Rebuild a trained model from a run folder (model.json + model.pt)."""
+    if models is None:
+        from models.cf import MODELS as models
+    spec = json.loads((Path(run_dir) / "model.json").read_text())
+    model = models[spec["name"]](spec["n_users"], spec["n_items"], **spec["config"])
+    model.load_state_dict(torch.load(Path(run_dir) / "model.pt", weights_only=True))
+    return model
+
+
+def _scenario_dict(plan) -> dict:
+    from dataclasses import asdict
+
+    from models.scenario import COMMANDS
+
+    names = {cls: name for name, cls in COMMANDS.items()}
+    commands = [{names[type(c)]: {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(c).items()}}
+                for c in plan.commands]
+    return {"name": plan.name, "commands": commands}
