@@ -73,7 +73,7 @@ def fallback_bpr(table_dir: Path, *, dim: int = 64, epochs: int = 30, lr: float 
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total, steps = total + float(loss), steps + 1
+            total, steps = total + float(loss.detach()), steps + 1
         losses.append(round(total / max(steps, 1), 5))
     users, items = embeddings_of(model)
     info = {"cf_source": "fallback: BPR-MF trained by train-cora on the CoRA table's train rows",
