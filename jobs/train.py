@@ -115,13 +115,16 @@ def load_targets(settings: Settings, *, data, sides: list[str], generator: str |
     return profiles, version
 
 
-def load_model(run_dir: Path, *, models: dict[str, type] | None = None) -> torch.nn.Module:
-    """Rebuild a trained model from a run folder (model.json + model.pt)."""
+def load_model(run_dir: Path, *, models: dict[str, type] | None = None, data=None) -> torch.nn.Module:
+    """Rebuild a trained model from a run folder (model.json + model.pt). Models that keep the training
+    graph outside their weights (LightGCN) need the split's ``data`` (models.data.SplitData) to score."""
     if models is None:
         from models.cf import MODELS as models
     spec = json.loads((Path(run_dir) / "model.json").read_text())
     model = models[spec["name"]](spec["n_users"], spec["n_items"], **spec["config"])
     model.load_state_dict(torch.load(Path(run_dir) / "model.pt", weights_only=True))
+    if data is not None:
+        model.setup(data.train)
     return model
 
 
