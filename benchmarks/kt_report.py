@@ -37,7 +37,8 @@ def markdown(report: dict, *, notes: Path | None = None) -> str:
         f"epochs {s['epochs'] or 'from conf'}, torch threads {s['threads']}, profiles generator "
         f"`{s['generator'] or 'latest of any'}`, lake `{s['home']}`. Test split, full ranking (train + valid "
         f"items masked). Gains are relative to the baseline; p from a paired t-test over users (per-user "
-        f"values averaged over seeds). Sparse users: ≤ 20 training interactions. Total {report['seconds']:.0f} s.",
+        f"values averaged over seeds). Sparse users: ≤ 20 training interactions. "
+        + ("Re-reported from the run folders (`--from-runs`)." if s.get("from_runs") else f"Total {report['seconds']:.0f} s."),
         "",
         "| split | model | variant | NDCG@10 | gain (p) | Recall@10 | gain (p) | sparse users NDCG@10 base → variant (n, p) "
         "| s/epoch |",
