@@ -412,7 +412,7 @@ def score_cora(
 @app.command()
 def demo(
     models: str = typer.Option("bpr", "--models", help="Comma-separated CF models (bpr,neumf,lightgcn,multvae,simplex,sasrec)."),
-    run_date: str = typer.Option("1998-04-23", "--date", help="Logical date of the nightly run (YYYY-MM-DD)."),
+    run_date: str = typer.Option("2026-06-01", "--date", help="Logical date of the nightly run (YYYY-MM-DD, after the DAG's start_date)."),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Override every training stage's epochs."),
     as_json: bool = JsonOpt,
 ) -> None:

@@ -13,7 +13,8 @@ import os
 import subprocess
 import sys
 import time
-from datetime import date, datetime, time as dtime, timezone
+from datetime import UTC, date, datetime
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ def run(settings: Settings, *, run_date: date, models: list[str], epochs: int | 
     """Run the nightly DAG for ``run_date`` and return the per-model outcome read from its decisions."""
     env = prepare_airflow(settings)
     conf = {"models": models, "epochs": epochs, "dataset": str(settings.dataset)}
-    logical = datetime.combine(run_date, dtime(2, 0), timezone.utc).isoformat()
+    logical = datetime.combine(run_date, dtime(2, 0), UTC).isoformat()
     started = time.perf_counter()
     airflow(env, "dags", "test", DAG_ID, logical, "-c", json.dumps(conf), timeout=3600, capture=False)
     seconds = round(time.perf_counter() - started, 1)
