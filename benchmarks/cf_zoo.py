@@ -107,7 +107,7 @@ def run_model(
     return {
         "model": name, "config": model_config(model), "lr": lr, "weight_decay": weight_decay,
         "batch_size": batch_size, "epochs_run": len(epoch_seconds), "best_epoch": best_epoch,
-        "stopped_by_budget": out_of_time,
+        "stopped_by_budget": out_of_time, "load_average": [round(x, 1) for x in os.getloadavg()],
         "seconds_per_epoch": float(np.mean(epoch_seconds)), "test_eval_seconds": time.perf_counter() - start,
         "valid_ndcg_at_10": best, "test": test.to_dict(),
         "test_sampled100": evaluate_split(model, data, "test", sampled_negatives=100, seed=seed).to_dict(),
@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-s", type=float, default=600.0, help="training seconds per model")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPORTS / "cf_zoo")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other models' results already in --out (re-measure some models only)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -158,11 +160,16 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads, "load_average": [round(x, 1) for x in os.getloadavg()],
         "host": platform.node(), "results": [],
     }
+    previous = args.out.with_suffix(".json")
+    kept = json.loads(previous.read_text())["results"] if args.update and previous.exists() else []
+    kept = [r for r in kept if r["model"] not in args.models]
+    fresh: list[dict] = []
     for name in args.models:
-        report["results"].append(run_model(
+        fresh.append(run_model(
             name, data, seed=args.seed, max_epochs=args.max_epochs, eval_every=args.eval_every, patience=args.patience,
             budget_s=args.budget_s,
         ))
+        report["results"] = kept + fresh
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str))
         args.out.with_suffix(".md").write_text(to_markdown(report))

@@ -92,6 +92,18 @@ def _one_run(settings: Settings, *, split: str, model: str, variant: str, seed: 
     return {**summary, "variant": variant, "wall_seconds": time.perf_counter() - started}
 
 
+def collect_runs(out_dir: Path, *, splits: list[str], models: list[str]) -> list[dict]:
+    """Rows like run_grid's from run folders already written (``--from-runs``: re-report, no training)."""
+    rows = []
+    for path in sorted(out_dir.glob("*/metrics.json")):
+        m = json.loads(path.read_text())
+        if m["split"] in splits and m["model"] in models:
+            rows.append({"split": m["split"], "model": m["model"], "variant": path.parent.name.split("-")[2],
+                         "seed": m["seed"], "metrics": m["test"]["metrics"], "seconds_per_epoch": m["seconds_per_epoch"],
+                         "wall_seconds": None, "profile_version": m["profile_version"], "run_dir": str(path.parent)})
+    return rows
+
+
 def compare(settings: Settings, rows: list[dict]) -> list[dict]:
     """Per split × model × variant: means over seeds and, against the baseline, the relative gain and a
     paired t-test over users (per-user values averaged over seeds), also on the sparse-user slice."""
@@ -152,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generator", default=None, help="use only profiles whose generator starts with this")
     parser.add_argument("--peer", choices=["recbole"], default=None)
     parser.add_argument("--recbole-python", type=Path, default=None, help="python of the RecBole venv")
+    parser.add_argument("--from-runs", action="store_true", help="report the run folders already written")
     parser.add_argument("--tag", default="kt_gain", help="report file stem under benchmarks/reports/")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -159,9 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     models, splits = args.models.split(","), args.splits.split(",")
     started = time.perf_counter()
     prepared = prepare(settings, splits=splits) if args.prepare else None
-    rows = run_grid(settings, models=models, splits=splits, variants=args.variants.split(","), seeds=args.seeds,
-                    epochs=args.epochs, generator=args.generator, out_dir=settings.runs_dir / "kt_gain",
-                    workers=args.workers, threads=args.threads)
+    out_dir = settings.runs_dir / "kt_gain"
+    if args.from_runs:
+        rows = collect_runs(out_dir, splits=splits, models=models)
+    else:
+        rows = run_grid(settings, models=models, splits=splits, variants=args.variants.split(","), seeds=args.seeds,
+                        epochs=args.epochs, generator=args.generator, out_dir=out_dir, workers=args.workers,
+                        threads=args.threads)
     report = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "prepared": prepared, "results": compare(settings, rows),
               "runs": [{k: r[k] for k in ("split", "model", "variant", "seed", "metrics", "seconds_per_epoch",
@@ -170,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.recbole_peer import DEFAULT_PYTHON, run_peer
 
         report["peer"] = run_peer(settings, splits=splits, models=[m for m in ("bpr", "lightgcn") if m in models],
-                                  python=args.recbole_python or DEFAULT_PYTHON)
+                                  epochs=args.epochs or 100, python=args.recbole_python or DEFAULT_PYTHON)
     report["seconds"] = time.perf_counter() - started
     from benchmarks.kt_report import write_report
 

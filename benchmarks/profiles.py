@@ -1,6 +1,7 @@
 """Profile generation throughput: template vs transformers vs vllm(-cpu) on ml-100k user prompts.
 
-    python -m benchmarks.profiles [--users 32] [--batch 16] [--max-new-tokens 96] [--backends template,transformers,vllm]
+    python -m benchmarks.profiles [--users 32] [--batch 16] [--max-new-tokens 96]
+                                  [--backends template,transformers,vllm] [--gemma-items 16]
 
 Builds the real user prompts (titles, ratings, demographics; budget settings.llm.prompt_token_budget)
 for the first ``--users`` ml-100k users straight from the GroupLens files, runs each backend with the
@@ -24,13 +25,14 @@ import pandas as pd
 
 from jobs.settings import Settings, get_settings
 from models.llm import get_backend
-from models.llm.prompts import Rated, user_prompt
+from models.llm.prepare import prepare
+from models.llm.prompts import Rated, item_prompt, user_prompt
 from models.llm.validate import generate_checked
 
 REPORTS = Path(__file__).resolve().parent / "reports"
 
 
-def ml100k_prompts(settings: Settings, *, n_users: int, count_tokens) -> list:
+def ml100k_items(settings: Settings) -> dict[str, tuple[str, int | None, str]]:
     root = settings.dataset
     genres = [g.split("|")[0] for g in (root / "u.genre").read_text(encoding="latin-1").split("\n") if g]
     items = pd.read_csv(root / "u.item", sep="|", encoding="latin-1", header=None)
@@ -40,6 +42,12 @@ def ml100k_prompts(settings: Settings, *, n_users: int, count_tokens) -> list:
         year = pd.to_datetime(row[2], errors="coerce")
         meta[str(row[0])] = (str(row[1]), None if pd.isna(year) else int(year.year),
                              "|".join(g for g, f in zip(genres, flags) if f == 1))
+    return meta
+
+
+def ml100k_prompts(settings: Settings, *, n_users: int, count_tokens) -> list:
+    root = settings.dataset
+    meta = ml100k_items(settings)
     users = pd.read_csv(root / "u.user", sep="|", header=None, names=["user_id", "age", "gender", "occupation", "zip"])
     events = pd.read_csv(root / "u.data", sep="\t", header=None, names=["user_id", "item_id", "rating", "ts"])
     chosen = sorted(events["user_id"].unique())[:n_users]
@@ -54,11 +62,22 @@ def ml100k_prompts(settings: Settings, *, n_users: int, count_tokens) -> list:
     return prompts
 
 
-def bench(settings: Settings, name: str, *, n_users: int, batch: int) -> dict:
+def gemma_item_prompts(settings: Settings, *, n_items: int) -> list:
+    """Completion prompts ("<title> is a") for the first ml-100k items: Gemma 3 270M base's world knowledge."""
+    meta = ml100k_items(settings)
+    return [item_prompt(item_id=i, row={"title": t, "year": y, "genres": g})
+            for i, (t, y, g) in sorted(meta.items(), key=lambda kv: int(kv[0]))[:n_items]]
+
+
+def bench(settings: Settings, name: str, *, n_users: int, batch: int, items_model: str | None = None) -> dict:
     started = time.perf_counter()
+    if items_model:
+        settings = settings.model_copy(deep=True)
+        settings.llm.model = str(prepare(settings, items_model))
     backend = get_backend(settings, name)
     startup = time.perf_counter() - started
-    prompts = ml100k_prompts(settings, n_users=n_users, count_tokens=backend.count_tokens)
+    prompts = (gemma_item_prompts(settings, n_items=n_users) if items_model
+               else ml100k_prompts(settings, n_users=n_users, count_tokens=backend.count_tokens))
     gens, retried = [], 0
     t0 = time.perf_counter()
     for start in range(0, len(prompts), batch):
@@ -69,14 +88,15 @@ def bench(settings: Settings, name: str, *, n_users: int, batch: int) -> dict:
     if hasattr(backend, "close"):
         backend.close()
     tokens = sum(g.generated_tokens or 0 for g in gens)
-    sample = next((g.text for g in gens if g.ok), None)
-    return {"backend": name, "model": Path(backend.model).name, "profiles": len(prompts), "batch": batch,
+    samples = [g.text for g in gens if g.ok][:3]
+    return {"backend": name, "model": Path(backend.model).name, "entity": "item" if items_model else "user",
+            "profiles": len(prompts), "batch": batch,
             "startup_s": round(startup, 1), "generate_s": round(seconds, 2),
             "profiles_per_s": round(len(prompts) / seconds, 3), "generated_tokens": tokens,
             "tokens_per_s": round(tokens / seconds, 1) if name != "template" else None,
             "failed": sum(not g.ok for g in gens), "retried": retried,
             "mean_prompt_tokens": round(sum(g.prompt_tokens or 0 for g in gens) / max(1, len(gens)), 1),
-            "sample": sample}
+            "samples": samples}
 
 
 def to_markdown(report: dict) -> str:
@@ -84,13 +104,15 @@ def to_markdown(report: dict) -> str:
              (f"{report['users']} ml-100k users, batch {report['batch']}, max_new_tokens {report['max_new_tokens']}, "
              f"prompt budget {report['prompt_token_budget']} tokens; {report['machine']}; load average at start "
              f"{report['load_average']}."), "",
-             "| backend | model | profiles/s | generated tok/s | start-up s | generate s | failed | retried |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| backend | model | entity | profiles/s | generated tok/s | start-up s | generate s | failed | retried |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in report["results"]:
-        lines.append(f"| {r['backend']} | {r['model']} | {r['profiles_per_s']} | {r['tokens_per_s'] or '-'} | "
-                     f"{r['startup_s']} | {r['generate_s']} | {r['failed']} | {r['retried']} |")
+        lines.append(f"| {r['backend']} | {r['model']} | {r['entity']} | {r['profiles_per_s']} | "
+                     f"{r['tokens_per_s'] or '-'} | {r['startup_s']} | {r['generate_s']} | {r['failed']} | "
+                     f"{r['retried']} |")
     lines += ["", "## Sample profiles", ""]
-    lines += [f"- **{r['backend']}**: {r['sample']}" for r in report["results"]]
+    lines += [f"- **{r['backend']} / {r['model']} ({r['entity']})**: {text}"
+              for r in report["results"] for text in r["samples"]]
     return "\n".join(lines) + "\n"
 
 
@@ -100,11 +122,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--backends", default="template,transformers,vllm")
+    parser.add_argument("--gemma-items", type=int, default=0,
+                        help="Also write this many item profiles with Gemma 3 270M base (transformers).")
     args = parser.parse_args(argv)
     settings = get_settings()
     settings.llm.max_new_tokens = args.max_new_tokens
     settings.llm.batch_size = settings.llm.max_num_seqs = args.batch
     results = [bench(settings, name, n_users=args.users, batch=args.batch) for name in args.backends.split(",")]
+    if args.gemma_items:
+        results.append(bench(settings, "transformers", n_users=args.gemma_items, batch=args.batch,
+                             items_model="gemma3"))
     report = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "users": args.users,
               "batch": args.batch, "max_new_tokens": args.max_new_tokens,
               "prompt_token_budget": settings.llm.prompt_token_budget,

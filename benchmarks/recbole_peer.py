@@ -62,6 +62,14 @@ def write_atomic(settings: Settings, split: str, out_dir: Path) -> str:
     return dataset
 
 
+def _baseline_train(model: str):
+    """The first train command of conf/<model>/baseline.yaml: RecBole trains with the same settings."""
+    from models.scenario import Train, load_scenario
+
+    scenario = load_scenario(REPO_ROOT / "conf" / model / "baseline.yaml")
+    return next(c for c in scenario.commands if isinstance(c, Train))
+
+
 def run_peer(settings: Settings, *, splits: list[str], models: list[str], epochs: int = 100, seed: int = 2020,
              python: Path = DEFAULT_PYTHON) -> list[dict]:
     """RecBole's BPR / LightGCN on each split; rows with test NDCG@10, Recall@10, seconds per epoch."""
@@ -73,11 +81,13 @@ def run_peer(settings: Settings, *, splits: list[str], models: list[str], epochs
     for split in splits:
         dataset = write_atomic(settings, split, data_dir)
         for model in models:
+            train = _baseline_train(model)
             config = {
                 "data_path": str(data_dir), "benchmark_filename": ["train", "valid", "test"],
                 "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]},
-                "embedding_size": 64, "learning_rate": 1e-3, "epochs": epochs, "stopping_step": 10,
-                "train_batch_size": 2048, "eval_batch_size": 4096, "seed": seed, "device": "cpu",
+                "embedding_size": 64, "learning_rate": train.lr, "weight_decay": train.weight_decay,
+                "epochs": epochs, "stopping_step": train.patience or epochs, "train_batch_size": train.batch_size,
+                "eval_batch_size": 4096, "seed": seed, "device": "cpu",
                 "metrics": ["Recall", "NDCG"], "topk": [10], "valid_metric": "NDCG@10",
                 "eval_args": {"group_by": "user", "order": "RO", "mode": "full"},
                 "checkpoint_dir": str(data_dir / "saved"), "show_progress": False,
@@ -91,6 +101,7 @@ def run_peer(settings: Settings, *, splits: list[str], models: list[str], epochs
             out = json.loads(proc.stdout.strip().splitlines()[-1])
             rows.append({"split": split, "model": model, "ndcg_at_10": out["test"]["ndcg@10"],
                          "recall_at_10": out["test"]["recall@10"], "seconds_per_epoch": out["seconds_per_epoch"],
-                         "epochs": out["epochs"], "note": f"RecBole 1.2.1, lr 1e-3, dim 64, seed {seed}"})
+                         "epochs": out["epochs"],
+                         "note": f"RecBole 1.2.1, dim 64, lr {train.lr}, wd {train.weight_decay}, seed {seed}"})
             log.info("recbole %s on %s: %s", model, split, rows[-1])
     return rows

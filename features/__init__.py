@@ -1,7 +1,8 @@
 """The Feast feature repository: entities, lake sources, feature views and feature services.
 
 Declarations live in ``entities.py`` → ``sources.py`` → ``views.py`` → ``services.py``; ``repo.py`` gathers
-them for ``feast plan``/``apply`` (the others are in ``.feastignore``). The store configuration (one profile per
+them for ``feast plan``/``apply`` (the others are in ``.feastignore``). The store configuration (one profile
+per
 environment: embedded DuckDB/SQLite/file, or servers Spark/Redis/Postgres) is built from settings by
 ``jobs/feature_store.py``, which also renders ``$KTREC_HOME/feast/feature_store.yaml`` for the ``feast`` CLI::
 

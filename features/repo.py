@@ -18,8 +18,18 @@ from features.sources import (
 from features.views import item_profile, item_stats, user_profile, user_stats
 
 OBJECTS = [
-    user, item,
-    user_profiles_source, item_profiles_source, user_stats_source, item_stats_source,
-    user_profile, item_profile, user_stats, item_stats,
-    kt_training_v1, kt_training, online_ranking_v1, online_ranking,
+    user,
+    item,
+    user_profiles_source,
+    item_profiles_source,
+    user_stats_source,
+    item_stats_source,
+    user_profile,
+    item_profile,
+    user_stats,
+    item_stats,
+    kt_training_v1,
+    kt_training,
+    online_ranking_v1,
+    online_ranking,
 ]

@@ -26,7 +26,7 @@ kt_training = FeatureService(
     tags={"use": "training", "pinned": "kt_training_v1"},
 )
 
-# Online ranking needs the vectors and counters, not the profile prose (smaller payloads from the online store).
+# Online ranking needs the vectors and counters, not the profile prose (smaller online-store payloads).
 online_ranking_v1 = FeatureService(
     name="online_ranking_v1",
     features=[user_profile[["embedding"]], item_profile[["embedding"]], user_stats, item_stats],

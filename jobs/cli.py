@@ -75,6 +75,42 @@ def settings(as_json: bool = JsonOpt) -> None:
     emit(summary, as_json)
 
 
+@app.command()
+def register(
+    run_dir: Path = typer.Option(..., "--run-dir", exists=True, file_okay=False, help="A training run folder."),
+    baseline_dir: Path | None = typer.Option(
+        None, "--baseline-dir", exists=True, file_okay=False, help="The no-KT baseline run of the same split."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Log a training run to MLflow and register its model as the `challenger` of ktrec-<model>."""
+    from jobs.registry import register_run_dir
+    from jobs.settings import get_settings
+
+    emit(register_run_dir(get_settings(), run_dir=run_dir, baseline_dir=baseline_dir), as_json)
+
+
+@app.command()
+def promote(
+    model: str = typer.Option(..., "--model", help="CF model name, e.g. bpr (registered as ktrec-bpr)."),
+    version: str | None = typer.Option(None, "--version", help="Version to gate; default the challenger."),
+    rollback_to: str | None = typer.Option(None, "--rollback-to", help="Move champion back to this version."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Promote a version to `champion` through the gate, or roll the champion back to a named version."""
+    from jobs import promotion
+    from jobs.settings import get_settings
+
+    if version and rollback_to:
+        fail("give --version or --rollback-to, not both")
+    if rollback_to:
+        emit(promotion.rollback(get_settings(), model=model, to_version=rollback_to), as_json)
+        return
+    result = promotion.promote(get_settings(), model=model, version=version)
+    emit(result, as_json)
+    if not result["promoted"]:
+        raise typer.Exit(2)
+
+
 def _parse_map(text: str | None) -> dict[str, str]:
     """``user_id=uid,item_id=iid`` → {"user_id": "uid", "item_id": "iid"}."""
     if not text:
@@ -300,6 +336,111 @@ def split(
     emit({"table": result["table"], **meta["counts"], "density": meta["density"],
           "dropped_cold": meta["dropped_cold"], "train_end": meta["train_end"], "seconds": result["seconds"]}
          | ({"meta": meta} if as_json else {}), as_json)
+
+
+@app.command("cora-data")
+def cora_data(
+    name: str = typer.Option("default", help="Table name: lake/cora/<name>."),
+    split: str | None = typer.Option(None, help="Take train/valid/test from splits/<split> instead of time quantiles."),
+    threshold: float = typer.Option(4.0, help="Ratings at or above this are positive (and count as liked history)."),
+    max_history: int = typer.Option(10, help="Liked titles listed in each prompt (the latest ones)."),
+    min_history: int = typer.Option(0, help="Drop examples with fewer liked titles before the target."),
+    valid_frac: float = typer.Option(0.1, help="Share of the newest events (before test) used for validation."),
+    test_frac: float = typer.Option(0.1, help="Share of the newest events used for test."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Build CoRA's Yes/No prompt dataset from the lake (Spark) as table cora/<name>."""
+    from jobs import cora_data as job
+    from jobs.settings import get_settings
+
+    emit(job.run(get_settings(), name=name, split=split, threshold=threshold, max_history=max_history,
+                 min_history=min_history, valid_frac=valid_frac, test_frac=test_frac), as_json)
+
+
+@app.command("train-cora")
+def train_cora(
+    data: str = typer.Option("default", help="Prompt table cora/<data> (ktrec cora-data)."),
+    llm: str = typer.Option("smollm2", help="smollm2, gemma3 (prepared under KTREC_HOME/models) or a local HF folder."),
+    cf_run: Path | None = typer.Option(None, help="A `ktrec train` run folder; default: train a fallback BPR-MF."),
+    max_train: int | None = typer.Option(2000, help="Training prompts drawn (seeded); 0 = all."),
+    max_test: int | None = typer.Option(1000, help="Test prompts drawn (seeded); 0 = all."),
+    epochs: int = typer.Option(1), batch_size: int = typer.Option(8), lr: float = typer.Option(1e-3),
+    rank: int = typer.Option(16), alpha: float = typer.Option(32.0),
+    targets: str = typer.Option("q_proj,k_proj,v_proj,o_proj", help="Comma-separated module-name suffixes to adapt."),
+    max_length: int = typer.Option(160, help="Prompt token limit (longer prompts lose their start)."),
+    baselines: str = typer.Option("zero_shot,lora,cf", help="Comma-separated baselines to run beside CoRA ('' = none)."),
+    seed: int = typer.Option(2024), output_dir: Path | None = typer.Option(None),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train a CoRA adapter (frozen LLM + frozen CF) and compare it with zero-shot, LoRA and CF baselines."""
+    from jobs import cora_train as job
+    from jobs.settings import get_settings
+
+    summary = job.run(
+        get_settings(), data=data, llm=llm, cf_run=cf_run, max_train=max_train or None, max_test=max_test or None,
+        epochs=epochs, batch_size=batch_size, lr=lr, rank=rank, alpha=alpha,
+        targets=[t for t in targets.split(",") if t], max_length=max_length,
+        baselines=tuple(b for b in baselines.split(",") if b), seed=seed, output_dir=output_dir,
+    )
+    emit({k: summary[k] for k in ("metrics", "adapter_path", "run_dir", "llm", "cf_source", "n_train", "n_test")}, as_json)
+
+
+@app.command("score-cora")
+def score_cora(
+    adapter: Path = typer.Option(..., help="A CoRA adapter folder (train-cora's run_dir/adapter)."),
+    pairs: Path | None = typer.Option(None, help="CSV/TSV/Parquet with user_id,item_id columns."),
+    user: str | None = typer.Option(None, help="One user id (with --item)."),
+    item: str | None = typer.Option(None, help="One item id (with --user)."),
+    output: Path | None = typer.Option(None, help="Write user_id,item_id,score as CSV here."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Score (user, item) pairs with a CoRA adapter: P(Yes) that the user enjoys the item."""
+    from jobs import cora_score as job
+
+    if (pairs is None) == (user is None or item is None):
+        fail("give either --pairs FILE or both --user and --item")
+    todo = job.read_pairs(pairs) if pairs else [(user, item)]
+    scores = job.load_adapter(adapter).score(todo)
+    rows = [{"user_id": u, "item_id": i, "score": round(float(s), 6)} for (u, i), s in zip(todo, scores)]
+    if output:
+        import pandas as pd
+
+        pd.DataFrame(rows).to_csv(output, index=False)
+    emit({"pairs": len(rows), "scores": rows[:20], "output": str(output) if output else None}, as_json)
+
+
+@app.command()
+def demo(
+    models: str = typer.Option("bpr", "--models", help="Comma-separated CF models (bpr,neumf,lightgcn,multvae,simplex,sasrec)."),
+    run_date: str = typer.Option("1998-04-23", "--date", help="Logical date of the nightly run (YYYY-MM-DD)."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Override every training stage's epochs."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Run the nightly DAG end to end on the embedded defaults (ml-100k) and summarise what it decided."""
+    from datetime import date
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from jobs import demo as job
+    from jobs.settings import get_settings
+
+    settings = get_settings()
+    summary = job.run(settings, run_date=date.fromisoformat(run_date), models=models.split(","), epochs=epochs)
+    if as_json:
+        emit(summary, True)
+        return
+    table = Table(title=f"ktrec nightly {summary['run_date']} ({summary['seconds']} s)")
+    for column in ("model", "baseline NDCG@10", "KT NDCG@10", "version", "promoted", "why"):
+        table.add_column(column)
+    for m in summary["models"]:
+        table.add_row(m["model"], f"{m['baseline_ndcg_at_10']:.4f}", f"{m['kt_ndcg_at_10']:.4f}",
+                      str(m["version"]), "yes" if m["promoted"] else "no", m["reason"])
+    console = Console()
+    console.print(table)
+    console.print(f"MLflow UI:  {summary['mlflow_ui']}")
+    console.print(f"Airflow UI: {summary['airflow_ui']}")
+    console.print(f"Data Docs:  file://{summary['data_docs']}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -39,7 +39,7 @@ def _join_key(entity: str) -> str:
 def entity_feature_refs(
     store: FeatureStore, *, service: str, entity: str, views: Sequence[str] | None = None
 ) -> list[str]:
-    """The ``view:feature`` references of ``service`` whose view is keyed on ``entity`` alone (and in ``views``)."""
+    """``view:feature`` refs of ``service`` whose view is keyed on ``entity`` alone (and in ``views``)."""
     refs = []
     for projection in store.get_feature_service(service).feature_view_projections:
         view = store.get_feature_view(projection.name)
@@ -51,12 +51,14 @@ def entity_feature_refs(
 
 
 def _require_tables(settings: Settings, store: FeatureStore, refs: Sequence[str]) -> None:
-    """Fail with the step to run when a view's lake table was never written (rather than DuckDB's IO error)."""
+    """Fail naming the step to run when a view's lake table was never written (not DuckDB's IO error)."""
     for name in dict.fromkeys(ref.split(":")[0] for ref in refs):
         table = store.get_feature_view(name).batch_source.tags.get("lake_table")
         if table and not lake.exists(settings, table):
             step = "ktrec stats" if table.endswith("_stats") else "ktrec profiles"
-            raise FileNotFoundError(f"feature view {name!r} reads lake table {table!r}, not written yet; run `{step}`")
+            raise FileNotFoundError(
+                f"feature view {name!r} reads lake table {table!r}, not written yet; run `{step}`"
+            )
 
 
 def _store(settings: Settings, store: FeatureStore | None) -> FeatureStore:
@@ -68,12 +70,19 @@ def _store(settings: Settings, store: FeatureStore | None) -> FeatureStore:
 
 
 def historical_features(
-    settings: Settings, *, entity: Entity, ids: Sequence[str], as_of: datetime,
-    service: str = TRAINING_SERVICE, views: Sequence[str] | None = None, store: FeatureStore | None = None,
+    settings: Settings,
+    *,
+    entity: Entity,
+    ids: Sequence[str],
+    as_of: datetime,
+    service: str = TRAINING_SERVICE,
+    views: Sequence[str] | None = None,
+    store: FeatureStore | None = None,
 ) -> pd.DataFrame:
     """Point-in-time features of ``ids`` at ``as_of``, one row per distinct id in first-seen order.
 
-    ``views`` narrows the service to some of its views (e.g. ``["user_profile"]``); default: all for ``entity``.
+    ``views`` narrows the service to some of its views (e.g. ``["user_profile"]``); default: all of
+    ``entity``'s.
     """
     key = _join_key(entity)
     store = _store(settings, store)
@@ -87,7 +96,12 @@ def historical_features(
 
 
 def profile_embeddings(
-    settings: Settings, *, entity: Entity, ids: Sequence[str], as_of: datetime, store: FeatureStore | None = None
+    settings: Settings,
+    *,
+    entity: Entity,
+    ids: Sequence[str],
+    as_of: datetime,
+    store: FeatureStore | None = None,
 ) -> dict[str, np.ndarray]:
     """``{id: embedding}`` for the ids that had a profile at ``as_of`` (ids without one are left out)."""
     view = f"{entity}_profile"
@@ -101,7 +115,11 @@ def profile_embeddings(
 
 
 def online_features(
-    settings: Settings, *, entity: Entity, ids: Sequence[str], service: str = SERVING_SERVICE,
+    settings: Settings,
+    *,
+    entity: Entity,
+    ids: Sequence[str],
+    service: str = SERVING_SERVICE,
     store: FeatureStore | None = None,
 ) -> pd.DataFrame:
     """The latest materialized features of ``ids`` from the online store (``None`` where an id has none)."""

@@ -1,4 +1,4 @@
-"""The Feast feature store, configured from settings: ``get_store(settings)`` and the rendered feature_store.yaml.
+"""The Feast feature store configured from settings: ``get_store(settings)``, a rendered feature_store.yaml.
 
 Two profiles, picked by ``settings.feast``:
 
@@ -30,15 +30,25 @@ log = logging.getLogger(__name__)
 
 FEATURE_STORE_YAML = "feature_store.yaml"
 # Modules of features/ in dependency order: reloaded together when they were built for other settings.
-DEFINITION_MODULES = ["features.entities", "features.sources", "features.views", "features.services", "features.repo"]
+DEFINITION_MODULES = [
+    "features.entities",
+    "features.sources",
+    "features.views",
+    "features.services",
+    "features.repo",
+]
 
 
 def config_dict(settings: Settings) -> dict[str, Any]:
     """The feature_store.yaml content for ``settings`` (absolute paths, no secrets beyond the URLs given)."""
     feast, home = settings.feast, settings.feast_dir
     if feast.registry == "sql":
-        registry: Any = {"registry_type": "sql", "path": feast.registry_sql_url, "cache_ttl_seconds": 60,
-                         "sqlalchemy_config_kwargs": {"pool_pre_ping": True}}
+        registry: Any = {
+            "registry_type": "sql",
+            "path": feast.registry_sql_url,
+            "cache_ttl_seconds": 60,
+            "sqlalchemy_config_kwargs": {"pool_pre_ping": True},
+        }
     else:
         registry = {"registry_type": "file", "path": str(home / "registry.db"), "cache_ttl_seconds": 60}
     if feast.online_store == "redis":
@@ -74,7 +84,7 @@ def render_yaml(settings: Settings) -> Path:
     settings.feast_dir.mkdir(parents=True, exist_ok=True)
     path = settings.feast_dir / FEATURE_STORE_YAML
     tmp = path.with_suffix(".yaml.tmp")
-    header = f"# Rendered by jobs/feature_store.py from the '{settings.profile}' settings; edits are overwritten.\n"
+    header = f"# Rendered by jobs/feature_store.py from the '{settings.profile}' settings; edits are lost.\n"
     tmp.write_text(header + yaml.safe_dump(config_dict(settings), sort_keys=False))
     tmp.replace(path)
     return path
@@ -117,8 +127,11 @@ def nanosecond_columns(settings: Settings, table: str) -> list[str]:
     found = []
     for path in sorted(folder.rglob("*.parquet")) if folder.exists() else []:
         schema = pq.read_schema(path)
-        found += [f"{path.relative_to(folder)}:{field.name}" for field in schema
-                  if pa.types.is_timestamp(field.type) and field.type.unit == "ns"]
+        found += [
+            f"{path.relative_to(folder)}:{field.name}"
+            for field in schema
+            if pa.types.is_timestamp(field.type) and field.type.unit == "ns"
+        ]
     return found
 
 
@@ -132,8 +145,9 @@ def ensure_registry_database(settings: Settings) -> None:
     import psycopg2
     from psycopg2 import sql
 
-    conn = psycopg2.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-                            dbname="postgres")
+    conn = psycopg2.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, dbname="postgres"
+    )
     try:
         conn.autocommit = True  # CREATE DATABASE cannot run inside a transaction.
         with conn.cursor() as cur:
@@ -146,8 +160,10 @@ def ensure_registry_database(settings: Settings) -> None:
 
 
 def get_store(settings: Settings, *, apply: bool = True) -> FeatureStore:
-    """A FeatureStore for ``settings``; with ``apply`` the features/ objects are registered first (idempotent)."""
-    objects = definitions(settings) if apply else []  # first: refuse a mismatched lake before writing anything
+    """A FeatureStore for ``settings``; with ``apply``, features/ objects are registered first."""
+    objects = (
+        definitions(settings) if apply else []
+    )  # first: refuse a mismatched lake before writing anything
     render_yaml(settings)
     if settings.feast.registry == "sql":
         ensure_registry_database(settings)

@@ -139,6 +139,8 @@ def run(
     started = time.perf_counter()
     source = Path(source).resolve()
     spark = spark or get_spark(settings, "ktrec-ingest")
+    # Listing a few hundred event_date folders is faster on the driver than as a Spark job.
+    spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
     options = ReadOptions(column_map=dict(column_map or {}), synthetic_epoch_s=synthetic_epoch_seconds(settings))
     batch = read_source(spark, source, fmt=fmt, options=options)
     classified = classify(batch.events, settings=settings, batch_date=batch_date)

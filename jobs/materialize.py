@@ -38,7 +38,11 @@ def _materialize_view(store: FeatureStore, view: FeatureView, *, end: datetime) 
         return {"mode": "incremental", "start": lake.as_utc(previous).isoformat(), "end": end.isoformat()}
     start = end - view.ttl
     store.materialize(start_date=start, end_date=end, feature_views=[view.name])
-    return {"mode": "initial" if previous is None else "rerun", "start": start.isoformat(), "end": end.isoformat()}
+    return {
+        "mode": "initial" if previous is None else "rerun",
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+    }
 
 
 def run(settings: Settings, *, end: datetime) -> dict:
@@ -54,7 +58,9 @@ def run(settings: Settings, *, end: datetime) -> dict:
             skipped[view.name] = f"lake table {table!r} not written yet"
         elif bad := (nanosecond_columns(settings, table) if table else []):
             # Checked for every view before loading any, so a bad table leaves the online store untouched.
-            raise ValueError(f"lake table {table!r} has nanosecond timestamps (write microseconds): {bad[:5]}")
+            raise ValueError(
+                f"lake table {table!r} has nanosecond timestamps (write microseconds): {bad[:5]}"
+            )
         else:
             todo.append(view)
     views = {}
@@ -69,5 +75,8 @@ def run(settings: Settings, *, end: datetime) -> dict:
         "online_store": settings.feast.online_store,
         "registry": settings.feast.registry,
         "feature_store_yaml": str(settings.feast_dir / "feature_store.yaml"),
-        "seconds": {"apply": round(applied - started, 3), "materialize": round(time.perf_counter() - applied, 3)},
+        "seconds": {
+            "apply": round(applied - started, 3),
+            "materialize": round(time.perf_counter() - applied, 3),
+        },
     }

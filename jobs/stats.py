@@ -1,4 +1,4 @@
-"""Interaction statistics per user and per item at an as-of time: the lake tables ``user_stats``/``item_stats``.
+"""Interaction statistics per user and per item at an as-of time: lake tables ``user_stats``/``item_stats``.
 
 Run with ``ktrec stats --as-of 1998-04-22T00:00:00`` (naive times are UTC). Only interactions with
 ``event_ts <= as_of`` count, and every row is stamped ``event_timestamp = as_of``, so Feast's point-in-time
@@ -17,22 +17,32 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs import lake
+from jobs.ingest_write import parquet_rows
 from jobs.settings import Settings
 
 log = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86_400
 USER_STATS_COLUMNS = [
-    "user_id", "n_interactions", "mean_rating", "days_since_last", "n_items", "event_timestamp",
+    "user_id",
+    "n_interactions",
+    "mean_rating",
+    "days_since_last",
+    "n_items",
+    "event_timestamp",
     "created_timestamp",
 ]
 ITEM_STATS_COLUMNS = [
-    "item_id", "n_interactions", "mean_rating", "days_since_last", "n_users", "event_timestamp",
+    "item_id",
+    "n_interactions",
+    "mean_rating",
+    "days_since_last",
+    "n_users",
+    "event_timestamp",
     "created_timestamp",
 ]
 
@@ -57,7 +67,9 @@ def entity_stats(
         F.col(key).cast("string").alias(key),
         "n_interactions",
         "mean_rating",
-        ((as_of_ts.cast("double") - F.col("last_ts").cast("double")) / SECONDS_PER_DAY).alias("days_since_last"),
+        ((as_of_ts.cast("double") - F.col("last_ts").cast("double")) / SECONDS_PER_DAY).alias(
+            "days_since_last"
+        ),
         distinct,
         as_of_ts.alias("event_timestamp"),
         F.lit(lake.as_utc(created)).cast("timestamp").alias("created_timestamp"),
@@ -81,8 +93,11 @@ def as_of_prefix(as_of: datetime) -> str:
     return f"asof-{lake.as_utc(as_of).strftime('%Y%m%dT%H%M%S%f')}-"
 
 
-def publish_as_of(settings: Settings, *, table: str, rows: DataFrame, as_of: datetime) -> Path:
-    """Publish a new version of ``table``: earlier as-of files carried over, this as-of's rows (re)written."""
+def publish_as_of(settings: Settings, *, table: str, rows: DataFrame, as_of: datetime) -> tuple[Path, int]:
+    """Publish a new version of ``table`` (earlier as-of files carried over, this as-of's rows (re)written).
+
+    Returns the version folder and the number of rows written, counted from the parquet footers.
+    """
     prefix = as_of_prefix(as_of)
     staged = lake.staging_dir(settings, table)
     staged.mkdir()
@@ -91,10 +106,12 @@ def publish_as_of(settings: Settings, *, table: str, rows: DataFrame, as_of: dat
     # glob, Spark folder scan, pyarrow) sees one flat table. One file per as-of: a row per entity is small.
     scratch = staged / "_spark"
     rows.coalesce(1).write.parquet(str(scratch))
+    written = parquet_rows(scratch)
     for index, part in enumerate(sorted(scratch.glob("part-*.parquet"))):
         part.rename(staged / f"{prefix}{index:05d}.parquet")
     shutil.rmtree(scratch)
-    return lake.publish(settings, table, staged)
+    lake.publish(settings, table, staged)
+    return staged, written
 
 
 def compute(spark: SparkSession, settings: Settings, *, as_of: datetime) -> dict[str, DataFrame]:
@@ -119,13 +136,14 @@ def run(settings: Settings, *, as_of: datetime) -> dict:
     as_of = lake.as_utc(as_of)
     spark = get_spark(settings, "ktrec-stats")
     tables = {}
-    prefix = as_of_prefix(as_of)
     for table, rows in compute(spark, settings, as_of=as_of).items():
-        version = publish_as_of(settings, table=table, rows=rows, as_of=as_of).resolve()
-        # Counted from the written footers: one Spark job per table instead of two.
-        count = sum(pq.ParquetFile(f).metadata.num_rows for f in version.glob(f"{prefix}*.parquet"))
+        version, count = publish_as_of(settings, table=table, rows=rows, as_of=as_of)
         as_of_times = {f.name.split("-")[1] for f in version.glob("asof-*.parquet")}
-        tables[table] = {"path": str(lake.table_path(settings, table)), "version": version.name, "rows": count,
-                         "as_of_times": len(as_of_times)}
+        tables[table] = {
+            "path": str(lake.table_path(settings, table)),
+            "version": version.name,
+            "rows": count,
+            "as_of_times": len(as_of_times),
+        }
         log.info("%s: %d rows as of %s", table, count, as_of.isoformat())
     return {"as_of": as_of.isoformat(), "tables": tables, "seconds": round(time.perf_counter() - started, 3)}

@@ -7,7 +7,8 @@ writes one run folder, published by a single rename so a crash leaves no half-wr
 - ``metrics.json``: valid and test metrics of the final model (protocol label, user counts), the epoch
   history (losses, validation metric, seconds), best epochs, profile version;
 - ``per_user_valid.parquet`` / ``per_user_test.parquet``: per-user metric values (for paired tests);
-- ``model.pt`` (torch state_dict) + ``model.json`` (model name, config, the id <-> index maps);
+- ``model.pt`` (torch state_dict of the final model) + ``model.json`` (model name, config, the id <-> index
+  maps); ``save_<name>.pt`` for each ``save`` command (the weights at that point of the scenario);
 - ``scenario.yaml``: the scenario as run (with ``--epochs`` applied).
 """
 
@@ -76,6 +77,8 @@ def run(
             frame = pd.DataFrame({"user_id": data.train.user_ids[ev.users], **ev.per_user})
             frame.to_parquet(staged / f"per_user_{name}.parquet", index=False)
         torch.save(result.model.state_dict(), staged / "model.pt")
+        for name, state in result.saved.items():  # snapshots taken by `save` commands along the way
+            torch.save(state, staged / f"save_{name}.pt")
         (staged / "model.json").write_text(json.dumps({
             "name": plan.model.name, "config": plan.model.config, "n_users": data.n_users, "n_items": data.n_items,
             "user_ids": data.train.user_ids.tolist(), "item_ids": data.train.item_ids.tolist()}))
@@ -112,13 +115,16 @@ def load_targets(settings: Settings, *, data, sides: list[str], generator: str |
     return profiles, version
 
 
-def load_model(run_dir: Path, *, models: dict[str, type] | None = None) -> torch.nn.Module:
-    """Rebuild a trained model from a run folder (model.json + model.pt)."""
+def load_model(run_dir: Path, *, models: dict[str, type] | None = None, data=None) -> torch.nn.Module:
+    """Rebuild a trained model from a run folder (model.json + model.pt). Models that keep the training
+    graph outside their weights (LightGCN) need the split's ``data`` (models.data.SplitData) to score."""
     if models is None:
         from models.cf import MODELS as models
     spec = json.loads((Path(run_dir) / "model.json").read_text())
     model = models[spec["name"]](spec["n_users"], spec["n_items"], **spec["config"])
     model.load_state_dict(torch.load(Path(run_dir) / "model.pt", weights_only=True))
+    if data is not None:
+        model.setup(data.train)
     return model
 
 

@@ -1,4 +1,4 @@
-"""The Feast feature repository end to end on real stores: DuckDB + SQLite (embedded), `feast serve` over HTTP,
+"""The Feast feature repository end to end on real stores: DuckDB + SQLite (embedded), `feast serve` (HTTP),
 Redis, and the servers profile (Spark offline store, SQL registry on Postgres, Redis).
 
 Profiles are written as the profiles job writes them (tests/lake_builders.py); stats by the real Spark job.
@@ -33,15 +33,23 @@ from tests.lake_builders import append_profiles, write_interactions
 pytestmark = pytest.mark.filterwarnings("ignore:The spark .* experimental:RuntimeWarning")
 
 T1, T2 = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC)
-BETWEEN, AFTER, BEFORE = datetime(2024, 1, 20, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC), datetime(2023, 12, 1, tzinfo=UTC)
+BETWEEN, AFTER, BEFORE = (
+    datetime(2024, 1, 20, tzinfo=UTC),
+    datetime(2024, 3, 1, tzinfo=UTC),
+    datetime(2023, 12, 1, tzinfo=UTC),
+)
 FEAST_BIN = Path(sys.executable).with_name("feast")
 
 
 def _write_profiles(settings: Settings) -> None:
-    append_profiles(settings, entity="user", rows=[("u1", "old", [1.0, 0.0], T1), ("u2", "u2 at t1", [0.5, 0.5], T1)])
+    append_profiles(
+        settings, entity="user", rows=[("u1", "old", [1.0, 0.0], T1), ("u2", "u2 at t1", [0.5, 0.5], T1)]
+    )
     # A later version of u1's profile, appended as the profiles job does: history is kept.
     append_profiles(settings, entity="user", rows=[("u1", "new", [0.0, 1.0], T2)])
-    append_profiles(settings, entity="item", rows=[("i1", "item one", [1.0, 1.0], T1), ("i2", "item two", [2.0, 2.0], T2)])
+    append_profiles(
+        settings, entity="item", rows=[("i1", "item one", [1.0, 1.0], T1), ("i2", "item two", [2.0, 2.0], T2)]
+    )
 
 
 def _reconfigure(monkeypatch, **feast: str) -> Settings:
@@ -67,7 +75,7 @@ def test_profiles_render_to_feature_store_yaml(settings):
     assert servers["offline_store"]["type"] == "spark"
     assert servers["offline_store"]["spark_conf"]["spark.master"] == "spark://127.0.0.1:7077"
 
-    # features/ takes its lake paths from the process settings; a store for another lake is refused, not wrong.
+    # features/ takes its lake paths from the process settings: a store for another lake is refused.
     with pytest.raises(ValueError, match="process settings"):
         get_store(Settings(home=settings.home.parent / "elsewhere"))
 
@@ -75,12 +83,22 @@ def test_profiles_render_to_feature_store_yaml(settings):
 def test_point_in_time_reads_never_return_a_later_profile(settings):
     _write_profiles(settings)
     store = get_store(settings)
-    assert {v.name for v in store.list_feature_views()} == {"user_profile", "item_profile", "user_stats", "item_stats"}
+    assert {v.name for v in store.list_feature_views()} == {
+        "user_profile",
+        "item_profile",
+        "user_stats",
+        "item_stats",
+    }
     assert all(f.description for v in store.list_feature_views() for f in v.features)
 
     def texts(as_of: datetime) -> list:
         frame = feature_reads.historical_features(
-            settings, entity="user", ids=["u1", "u2", "nobody"], as_of=as_of, views=["user_profile"], store=store
+            settings,
+            entity="user",
+            ids=["u1", "u2", "nobody"],
+            as_of=as_of,
+            views=["user_profile"],
+            store=store,
         )
         assert list(frame["user_id"]) == ["u1", "u2", "nobody"]  # one row per id, in the order asked
         return [None if pd.isna(t) else t for t in frame["user_profile__profile_text"]]
@@ -89,7 +107,9 @@ def test_point_in_time_reads_never_return_a_later_profile(settings):
     assert texts(AFTER) == ["new", "u2 at t1", None]
     assert texts(BEFORE) == [None, None, None]
 
-    embeddings = feature_reads.profile_embeddings(settings, entity="item", ids=["i1", "i2"], as_of=BETWEEN, store=store)
+    embeddings = feature_reads.profile_embeddings(
+        settings, entity="item", ids=["i1", "i2"], as_of=BETWEEN, store=store
+    )
     assert list(embeddings) == ["i1"]
     np.testing.assert_array_equal(embeddings["i1"], np.array([1.0, 1.0], dtype=np.float32))
 
@@ -101,20 +121,30 @@ def test_point_in_time_reads_never_return_a_later_profile(settings):
 
 def test_stats_and_profiles_materialize_online_as_of_the_logical_date(spark, settings):
     _write_profiles(settings)
-    write_interactions(spark, settings, [
-        ("u1", "i1", 4.0, datetime(2023, 12, 30, tzinfo=UTC)),
-        ("u1", "i2", 2.0, datetime(2024, 1, 25, tzinfo=UTC)),
-        ("u2", "i2", 5.0, datetime(2024, 1, 26, tzinfo=UTC)),
-    ])
+    write_interactions(
+        spark,
+        settings,
+        [
+            ("u1", "i1", 4.0, datetime(2023, 12, 30, tzinfo=UTC)),
+            ("u1", "i2", 2.0, datetime(2024, 1, 25, tzinfo=UTC)),
+            ("u2", "i2", 5.0, datetime(2024, 1, 26, tzinfo=UTC)),
+        ],
+    )
     stats.run(settings, as_of=T1)
     stats.run(settings, as_of=T2)
 
     # Training reads the whole service for (user, item, time) examples, point in time.
     store = get_store(settings)
-    examples = pd.DataFrame({"user_id": ["u1", "u1"], "item_id": ["i2", "i2"], "event_timestamp": [BETWEEN, AFTER]})
-    train = store.get_historical_features(
-        entity_df=examples, features=store.get_feature_service("kt_training"), full_feature_names=True
-    ).to_df().sort_values("event_timestamp")
+    examples = pd.DataFrame(
+        {"user_id": ["u1", "u1"], "item_id": ["i2", "i2"], "event_timestamp": [BETWEEN, AFTER]}
+    )
+    train = (
+        store.get_historical_features(
+            entity_df=examples, features=store.get_feature_service("kt_training"), full_feature_names=True
+        )
+        .to_df()
+        .sort_values("event_timestamp")
+    )
     assert list(train["user_stats__n_interactions"]) == [1, 2]  # stats as of T1, then as of T2
     assert list(train["user_profile__profile_text"]) == ["old", "new"]
     assert pd.isna(train["item_stats__n_interactions"].iloc[0])  # i2 had no events by T1: no row at all
@@ -128,7 +158,11 @@ def test_stats_and_profiles_materialize_online_as_of_the_logical_date(spark, set
     assert online["user_profile__embedding"][1] is None
 
     later = materialize.run(settings, end=AFTER)
-    assert later["views"]["user_profile"] == {"mode": "incremental", "start": BETWEEN.isoformat(), "end": AFTER.isoformat()}
+    assert later["views"]["user_profile"] == {
+        "mode": "incremental",
+        "start": BETWEEN.isoformat(),
+        "end": AFTER.isoformat(),
+    }
     rerun = materialize.run(settings, end=AFTER)
     assert rerun["views"]["user_profile"]["mode"] == "rerun"
     online = feature_reads.online_features(settings, entity="user", ids=["u1"], store=store)
@@ -145,15 +179,26 @@ def test_materialize_refuses_nanosecond_timestamps(settings):
     staged.mkdir()
     lake.carry_over(settings, lake.USER_PROFILES, staged)
     # What pyarrow writes from pandas by default: nanoseconds.
-    rows = pd.DataFrame({"entity_id": ["u3"], "profile_text": ["x"], "embedding": [[0.0, 0.0]], "source_hash": ["h"],
-                         "generator": ["g"], "event_timestamp": [pd.Timestamp(T2)], "created_timestamp": [pd.Timestamp(T2)]})
+    rows = pd.DataFrame(
+        {
+            "entity_id": ["u3"],
+            "profile_text": ["x"],
+            "embedding": [[0.0, 0.0]],
+            "source_hash": ["h"],
+            "generator": ["g"],
+            "event_timestamp": [pd.Timestamp(T2)],
+            "created_timestamp": [pd.Timestamp(T2)],
+        }
+    )
     pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), staged / "part-ns.parquet")
     lake.publish(settings, lake.USER_PROFILES, staged)
 
     with pytest.raises(ValueError, match=r"profiles_user.*nanosecond.*part-ns.parquet:event_timestamp"):
         materialize.run(settings, end=AFTER)
     # Checked before anything is loaded: the good item profiles were not materialized either.
-    online = feature_reads.online_features(settings, entity="item", ids=["i1"], store=get_store(settings, apply=False))
+    online = feature_reads.online_features(
+        settings, entity="item", ids=["i1"], store=get_store(settings, apply=False)
+    )
     assert online["item_profile__embedding"][0] is None
 
 
@@ -173,21 +218,41 @@ def test_feast_serve_answers_like_the_sdk(settings):
 
     port = _free_port()
     server = subprocess.Popen(
-        [str(FEAST_BIN), "-c", str(settings.feast_dir), "serve", "-h", "127.0.0.1", "-p", str(port), "--no-access-log"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        [
+            str(FEAST_BIN),
+            "-c",
+            str(settings.feast_dir),
+            "serve",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--no-access-log",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(base, server)
-        body = {"features": ["user_profile:embedding", "user_profile:profile_text"],
-                "entities": {"user_id": ["u1", "u2", "nobody"]}, "full_feature_names": True}
+        body = {
+            "features": ["user_profile:embedding", "user_profile:profile_text"],
+            "entities": {"user_id": ["u1", "u2", "nobody"]},
+            "full_feature_names": True,
+        }
         reply = httpx.post(f"{base}/get-online-features", json=body, timeout=30).json()
         names = reply["metadata"]["feature_names"]
         over_http = dict(zip(names, (r["values"] for r in reply["results"]), strict=True))
-        sdk = get_store(settings, apply=False).get_online_features(
-            features=body["features"], entity_rows=[{"user_id": u} for u in body["entities"]["user_id"]],
-            full_feature_names=True,
-        ).to_dict()
+        sdk = (
+            get_store(settings, apply=False)
+            .get_online_features(
+                features=body["features"],
+                entity_rows=[{"user_id": u} for u in body["entities"]["user_id"]],
+                full_feature_names=True,
+            )
+            .to_dict()
+        )
         assert over_http["user_profile__profile_text"] == ["new", "u2 at t1", None]
         assert over_http == sdk
     finally:
@@ -205,7 +270,9 @@ def _wait_healthy(base: str, server: subprocess.Popen, timeout_s: float = 120) -
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise AssertionError(f"feast serve exited {server.returncode}: {server.stderr.read().decode()[-2000:]}")
+            raise AssertionError(
+                f"feast serve exited {server.returncode}: {server.stderr.read().decode()[-2000:]}"
+            )
         try:
             if httpx.get(f"{base}/health", timeout=2).status_code == 200:
                 return
@@ -230,7 +297,9 @@ def test_redis_online_store_reads_and_cleans_up(settings, monkeypatch):
     try:
         online = feature_reads.online_features(settings, entity="item", ids=["i1", "i2"], store=store)
         assert online["item_profile__embedding"][0] == pytest.approx([1.0, 1.0])
-        assert online["item_profile__embedding"][1] is None  # i2's only profile is dated after the logical date
+        assert (
+            online["item_profile__embedding"][1] is None
+        )  # i2's only profile is dated after the logical date
         assert _redis_keys(project), "materialized rows should be in Redis under the project's keys"
     finally:
         store.teardown()  # file registry of this test only; removes the project's Redis keys
@@ -242,11 +311,31 @@ def test_feast_cli_plans_the_repository(settings):
     fs_yaml = render_yaml(settings)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}  # KTREC_HOME is already the test's home
     plan = subprocess.run(
-        [str(FEAST_BIN), "-c", str(REPO_ROOT / "features"), "-f", str(fs_yaml), "plan", "--skip-source-validation"],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+        [
+            str(FEAST_BIN),
+            "-c",
+            str(REPO_ROOT / "features"),
+            "-f",
+            str(fs_yaml),
+            "plan",
+            "--skip-source-validation",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert plan.returncode == 0, plan.stderr[-3000:]
-    for name in ("user", "item", "user_profile", "item_stats", "kt_training", "kt_training_v1", "online_ranking"):
+    for name in (
+        "user",
+        "item",
+        "user_profile",
+        "item_stats",
+        "kt_training",
+        "kt_training_v1",
+        "online_ranking",
+    ):
         assert f" {name}" in plan.stdout, plan.stdout
     assert get_store(settings, apply=False).list_feature_views() == []  # plan registers nothing
 
@@ -264,10 +353,14 @@ def _drop_database(name: str) -> None:
 
 @pytest.mark.servers
 def test_servers_profile_spark_offline_sql_registry_and_redis(spark, settings, monkeypatch):
-    """The servers profile on local servers: point-in-time reads through Spark, registry in Postgres, Redis."""
+    """The servers profile on local servers: point-in-time reads via Spark, registry in Postgres, Redis."""
     database, project = f"ktrec_feast_test_{uuid.uuid4().hex[:8]}", f"ktrec_test_{uuid.uuid4().hex[:10]}"
     settings = _reconfigure(
-        monkeypatch, offline_store="spark", registry="sql", online_store="redis", project=project,
+        monkeypatch,
+        offline_store="spark",
+        registry="sql",
+        online_store="redis",
+        project=project,
         registry_sql_url=f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
     )
     _write_profiles(settings)
@@ -279,7 +372,12 @@ def test_servers_profile_spark_offline_sql_registry_and_redis(spark, settings, m
         assert {s.name for s in reader.list_feature_services()} >= {"kt_training", "online_ranking"}
 
         frame = feature_reads.historical_features(
-            settings, entity="user", ids=["u1", "u2", "nobody"], as_of=BETWEEN, views=["user_profile"], store=store
+            settings,
+            entity="user",
+            ids=["u1", "u2", "nobody"],
+            as_of=BETWEEN,
+            views=["user_profile"],
+            store=store,
         )
         assert list(frame["user_profile__profile_text"].fillna("-")) == ["old", "u2 at t1", "-"]
 

@@ -25,7 +25,6 @@ def test_user_and_item_stats_only_count_events_up_to_as_of(spark):
     frame = spark.createDataFrame(EVENTS, "user_id STRING, item_id STRING, rating FLOAT, event_ts TIMESTAMP")
     as_of = datetime(2024, 1, 2, 18, tzinfo=UTC)  # before u2's only event
     created = datetime(2024, 6, 1, tzinfo=UTC)
-    naive = lambda d: d.replace(tzinfo=None)  # Spark hands back session-time (UTC) naive values
 
     users = stats.user_stats(frame, as_of=as_of, created=created)
     assert users.columns == stats.USER_STATS_COLUMNS
@@ -35,9 +34,17 @@ def test_user_and_item_stats_only_count_events_up_to_as_of(spark):
     assert items.columns == stats.ITEM_STATS_COLUMNS
     assertDataFrameEqual(
         items,
-        [("i1", 2, 3.0, 0.25, 1, naive(as_of), naive(created)), ("i2", 1, None, 0.25, 1, naive(as_of), naive(created))],
+        [
+            ("i1", 2, 3.0, 0.25, 1, naive(as_of), naive(created)),
+            ("i2", 1, None, 0.25, 1, naive(as_of), naive(created)),
+        ],
         rtol=1e-9,
     )
+
+
+def naive(moment: datetime) -> datetime:
+    """Spark hands timestamps back as naive session-time (UTC) values."""
+    return moment.replace(tzinfo=None)
 
 
 def _read(settings, table: str) -> pa.Table:
@@ -59,7 +66,10 @@ def test_run_keeps_history_and_a_rerun_replaces_its_as_of(spark, settings):
     assert rows == [(2, "u1", 3), (3, "u1", 3), (3, "u2", 1)]  # no duplicate rows for the rerun as-of
     items = _read(settings, lake.ITEM_STATS).to_pylist()
     assert sorted((r["event_timestamp"].day, r["item_id"], r["n_users"]) for r in items) == [
-        (2, "i1", 1), (2, "i2", 1), (3, "i1", 1), (3, "i2", 2)
+        (2, "i1", 1),
+        (2, "i2", 1),
+        (3, "i1", 1),
+        (3, "i2", 2),
     ]
     # Each run is its own lake version; the previous one is left intact for readers that hold it.
     assert rerun["tables"][lake.USER_STATS]["version"] != first["tables"][lake.USER_STATS]["version"]

@@ -120,6 +120,8 @@ def test_train_job_writes_metrics_model_and_scenario_that_reload(settings, tmp_p
     replay = parse_scenario(yaml.safe_load(open(summary["scenario_path"])), models=TOY_MODELS)
     assert [type(c) for c in replay.commands] == [type(c) for c in parse_scenario(KT_SCENARIO).commands]
     assert not list(settings.runs_dir.glob(".*tmp"))
+    saved = torch.load(f"{summary['run_dir']}/save_model.pt", weights_only=True)
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())  # save was the last command
     assert np.isfinite(metrics["seconds_per_epoch"])
 
 

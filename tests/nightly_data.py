@@ -1,0 +1,26 @@
+"""Small slices of MovieLens 100K for pipeline tests (written to tmp; the dataset is never copied whole)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from jobs.settings import DEFAULT_DATASET
+
+
+def ml100k_slice(dest: Path, *, users: int = 60, corrupt: bool = False) -> Path:
+    """The first ``users`` users' ratings with the full item and user files.
+
+    ``corrupt`` replaces every rating with an out-of-range value, a batch validation must reject.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("u.item", "u.user", "u.genre", "u.occupation", "u.info"):
+        if (DEFAULT_DATASET / name).is_file():
+            shutil.copy(DEFAULT_DATASET / name, dest / name)
+    lines = []
+    for line in (DEFAULT_DATASET / "u.data").read_text().splitlines():
+        user, item, rating, ts = line.split("\t")
+        if int(user) <= users:
+            lines.append("\t".join([user, item, "9" if corrupt else rating, ts]))
+    (dest / "u.data").write_text("\n".join(lines) + "\n")
+    return dest

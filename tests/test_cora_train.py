@@ -1,0 +1,125 @@
+"""The CoRA pipeline end to end on a tiny lake and a tiny random-weight LLM: prompt table (Spark),
+fallback BPR-MF, CoRA plus the three baselines, metrics by slice, the saved adapter reloaded and used
+by `ktrec score-cora`; and one short slow run on the real SmolLM2."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from cora_tiny import tiny_llm_folder, write_tiny_lake
+
+from jobs import cora_data, cora_train
+
+T0 = datetime(2021, 3, 1)
+TITLES = {f"i{k}": f"Film {k}" for k in range(16)}
+
+
+def _events(n_users: int = 24, per_user: int = 10, seed: int = 0) -> list[tuple]:
+    """Two taste groups (even / odd items liked); days spread so the time split has every user early."""
+    rng = np.random.default_rng(seed)
+    events = []
+    for u in range(n_users):
+        for k, item in enumerate(rng.choice(16, size=per_user, replace=False)):
+            liked = (item % 2) == (u % 2)
+            events.append((f"u{u}", f"i{item}", 5.0 if liked else 2.0, k * 3 + int(rng.integers(0, 3))))
+    events.append(("u_new", "i1", 5.0, 40))  # a user first seen in test: a cold example
+    events.append(("u_new", "i3", 2.0, 41))
+    return events
+
+
+@pytest.fixture
+def lake_with_prompts(spark, settings, tmp_path):
+    write_tiny_lake(spark, settings, events=_events(), titles=TITLES, t0=T0)
+    cora_data.run(settings, name="tiny", threshold=4.0, max_history=5, spark=spark)
+    frame, _, _ = cora_train.read_examples(settings, "tiny")
+    llm = tiny_llm_folder(tmp_path / "tiny-llm", family="qwen2", corpus=frame.prompt.tolist())
+    return settings, llm
+
+
+def test_train_cora_runs_all_systems_and_saves_a_reloadable_adapter(lake_with_prompts, tmp_path):
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+    from jobs.cora_score import load_adapter
+    from models.cora.io import read_adapter
+
+    settings, llm = lake_with_prompts
+    summary = cora_train.run(settings, data="tiny", llm=str(llm), max_train=64, max_test=None, epochs=1,
+                             batch_size=8, rank=4, alpha=8.0, cf_epochs=3, output_dir=tmp_path / "run")
+    assert set(summary["metrics"]) == {"cora", "zero_shot", "lora", "cf"}
+    scores = pd.read_parquet(summary["scores_path"])
+    assert len(scores) == summary["n_test"] and summary["n_train"] == 64
+    for name, slices in summary["metrics"].items():
+        assert slices["all"]["n"] == len(scores)
+        assert slices["cold"]["n"] == int(scores.cold.sum()) >= 1
+        assert slices["warm"]["n"] + slices["cold"]["n"] == len(scores)
+        assert slices["all"]["auc"] is None or 0.0 <= slices["all"]["auc"] <= 1.0
+        assert ((scores[name] > 0) & (scores[name] < 1)).all()
+    assert summary["cf_source"].startswith("fallback: BPR-MF")
+    assert summary["timing"]["cora"]["loss"]["steps"] == 8
+    assert summary["timing"]["lora"]["trainable_params"] > 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["adapter_path"] == summary["adapter_path"]
+
+    adapter = read_adapter(summary["adapter_path"])
+    again = adapter.probabilities(scores.user_id.tolist(), scores.item_id.tolist(), scores.prompt.tolist())
+    assert np.allclose(again, scores.cora.to_numpy(), atol=1e-5)
+
+    result = CliRunner().invoke(app, ["score-cora", "--adapter", summary["adapter_path"], "--user", "u0",
+                                      "--item", "i2", "--json"])
+    assert result.exit_code == 0, result.output
+    cli_score = json.loads(result.output.strip().splitlines()[-1])["scores"][0]["score"]
+    assert abs(cli_score - float(load_adapter(summary["adapter_path"]).score([("u0", "i2")])[0])) < 1e-5
+
+
+def test_train_cora_rejects_bad_requests(lake_with_prompts):
+    settings, llm = lake_with_prompts
+    with pytest.raises(FileNotFoundError, match="ktrec cora-data --name nope"):
+        cora_train.run(settings, data="nope", llm=str(llm))
+    with pytest.raises(ValueError, match="unknown baselines"):
+        cora_train.run(settings, data="tiny", llm=str(llm), baselines=("gpt",))
+    with pytest.raises(FileNotFoundError, match="not a Hugging Face model folder"):
+        cora_train.run(settings, data="tiny", llm=str(llm.parent), baselines=(), cf_epochs=1)
+
+
+@pytest.mark.slow
+def test_cora_on_smollm2_starts_as_the_llm_and_trains_only_the_generator(smollm2_dir, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from models.cora.frozen_cf import FrozenCF
+    from models.cora.io import read_adapter, save_adapter
+    from models.cora.model import CoRA, CoRAConfig
+    from models.cora.prompt import PromptCodec, render
+    from models.cora.train import Examples, FitConfig, fit, predict
+
+    codec = PromptCodec(AutoTokenizer.from_pretrained(smollm2_dir), max_length=96)
+    assert codec.chat and codec.tokenizer.decode([codec.yes_id]) == "Yes"
+    llm = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32)
+    before = {k: v.clone() for k, v in llm.state_dict().items()}
+    gen = torch.Generator().manual_seed(0)
+    cf = FrozenCF(user_ids=[f"u{k}" for k in range(8)], item_ids=["a", "b"],
+                  user_table=torch.randn(8, 16, generator=gen), item_table=torch.randn(2, 16, generator=gen))
+    titles = ["Toy Story (1995)", "Heat (1995)", "Fargo (1996)", "Casablanca (1942)"]
+    examples = Examples(users=[f"u{k}" for k in range(8)], items=["a", "b"] * 4,
+                        prompts=[render(titles[: 1 + k % 3], titles[3]) for k in range(8)],
+                        labels=np.array([1, 0] * 4))
+    cora = CoRA(llm, cf_dim=16, yes_id=codec.yes_id, no_id=codec.no_id, config=CoRAConfig(rank=4, alpha=8.0))
+    scorer = lambda b: cora(b["input_ids"], b["attention_mask"], b["user_emb"], b["item_emb"])  # noqa: E731
+    base = lambda b: cora.base_logits(b["input_ids"], b["attention_mask"])  # noqa: E731
+    assert np.allclose(predict(scorer, examples, codec=codec, cf=cf, batch_size=4),
+                       predict(base, examples, codec=codec, cf=cf, batch_size=4), atol=1e-5)
+    cora.train()
+    fit(scorer, cora.trainable_parameters(), examples, codec=codec, cf=cf,
+        config=FitConfig(epochs=1, batch_size=4, lr=1e-3))
+    cora.eval()
+    assert all(torch.equal(v, before[k]) for k, v in llm.state_dict().items())
+    trained = predict(scorer, examples, codec=codec, cf=cf, batch_size=4)
+    assert not np.allclose(trained, predict(base, examples, codec=codec, cf=cf, batch_size=4), atol=1e-6)
+    folder = save_adapter(tmp_path / "adapter", cora=cora, cf=cf, llm_path=smollm2_dir, max_length=96)
+    assert sum(f.stat().st_size for f in folder.iterdir()) < 0.2 * (smollm2_dir / "model.safetensors").stat().st_size
+    reloaded = read_adapter(folder).probabilities(examples.users, examples.items, examples.prompts, batch_size=4)
+    assert np.allclose(reloaded, 1 / (1 + np.exp(-trained)), atol=1e-5)

@@ -1,0 +1,219 @@
+"""Registry and promotion gate on a real embedded MLflow (SQLite + local artifacts) with tiny torch models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+from registry_helpers import fit, honest_ndcg, train_data, write_run, write_split
+
+from jobs import promotion, registry
+
+
+@pytest.fixture(scope="module")
+def migrated_db(tmp_path_factory):
+    """An empty, fully migrated MLflow SQLite store, built once (migrations take ~15 s here)."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def trained(settings, tmp_path, migrated_db):
+    """A split, an untrained (weak) and a trained (strong) model with their honest test NDCG@10."""
+    settings.root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(migrated_db, settings.root / "mlflow.db")
+    frame = write_split(settings)
+    data = train_data(frame)
+    runs = tmp_path / "runs"
+    out = {"frame": frame, "data": data, "runs": runs}
+    for label, steps, seed, variant in (("weak", 1, 1, "baseline"), ("strong", 60, 0, "kt")):
+        model, history = fit(data, steps=steps, seed=seed)
+        out[label] = write_run(
+            runs,
+            model=model,
+            data=data,
+            history=history,
+            ndcg=honest_ndcg(model, data, frame),
+            variant=variant,
+        )
+        out[f"{label}_model"] = model
+    return out
+
+
+def log(settings, trained, label, key, *, variant=None, data=None):
+    """Log the run ``label`` (weak/strong) under ``key``, optionally relabelled as another variant."""
+    summary = trained[label] | ({"variant": variant} if variant else {})
+    return registry.log_training_run(
+        settings,
+        summary=summary,
+        run_key=key,
+        model=trained[f"{label}_model"],
+        train_data=data or trained["data"],
+    )
+
+
+def test_run_is_logged_registered_and_gated(settings, trained):
+    weak, strong = trained["weak"], trained["strong"]  # noqa: F841 (read by some tests only)
+    assert strong["metrics"]["ndcg_at_10"] > weak["metrics"]["ndcg_at_10"]  # the data makes training matter
+    baseline = log(settings, trained, "weak", "t/2026-01-01/bpr/baseline")
+    run = log(settings, trained, "strong", "t/2026-01-01/bpr/kt")
+    logged = registry.client(settings).get_run(run["run_id"])
+    assert logged.data.metrics["test_ndcg_at_10"] == pytest.approx(strong["metrics"]["ndcg_at_10"])
+    assert logged.data.params["scenario.commands.0.init_model.config.embedding_dim"] == "8"
+    history = registry.client(settings).get_metric_history(run["run_id"], "loss")
+    assert [m.step for m in history] == list(range(1, 61))
+    assert {d.dataset.name for d in logged.inputs.dataset_inputs} == {"split:loo"}
+    artifacts = {a.path for a in registry.client(settings).list_artifacts(run["run_id"], "plots")}
+    assert artifacts == {"plots/training_curves.png", "plots/test_metrics.png"}
+
+    version = registry.register_version(settings, run=run, baseline_run_id=baseline["run_id"])
+    assert (version["name"], version["version"]) == ("ktrec-bpr", "1")
+    decision = promotion.promote(settings, model="bpr")
+    assert decision["promoted"] and promotion.champion(settings, model="bpr") == "1"
+
+    # The served model answers with item ids of the user's taste group, never a training item.
+    import mlflow.pyfunc
+
+    served = mlflow.pyfunc.load_model("models:/ktrec-bpr@champion")
+    answer = served.predict(pd.DataFrame({"user_id": ["u0", "nobody"]}), params={"k": 5})
+    seen = set(trained["frame"].query("user_id == 'u0' and split == 'train'")["item_id"])
+    assert len(answer["item_ids"][0]) == 5 and not seen & set(answer["item_ids"][0])
+    assert list(answer["item_ids"][1]) == []
+
+
+def test_worse_model_is_refused_with_reason(settings, trained):
+    weak, strong = trained["weak"], trained["strong"]  # noqa: F841 (read by some tests only)
+    base = log(settings, trained, "weak", "n1/bpr/baseline")
+    first = registry.register_version(
+        settings, run=log(settings, trained, "strong", "n1/bpr/kt"), baseline_run_id=base["run_id"]
+    )
+    assert promotion.promote(settings, model="bpr")["promoted"]
+    # Night 2: the "KT" model is the weak one; it loses to the champion and to its baseline.
+    second = registry.register_version(
+        settings, run=log(settings, trained, "weak", "n2/bpr/kt"), baseline_run_id=base["run_id"]
+    )
+    decision = promotion.promote(settings, model="bpr")
+    assert not decision["promoted"] and decision["version"] == second["version"] == "2"
+    assert "baseline" in decision["reason"]
+    version = registry.client(settings).get_model_version("ktrec-bpr", "2")
+    assert version.tags["ktrec.gate"] == "refused" and version.tags["ktrec.gate_reason"] == decision["reason"]
+    assert promotion.champion(settings, model="bpr") == first["version"]
+
+
+def test_champion_margin_and_rollback(settings, trained, monkeypatch):
+    weak, strong = trained["weak"], trained["strong"]  # noqa: F841 (read by some tests only)
+    base = log(settings, trained, "weak", "m/bpr/baseline")
+    run = log(settings, trained, "strong", "m/bpr/kt")
+    registry.register_version(settings, run=run, baseline_run_id=base["run_id"])
+    promotion.promote(settings, model="bpr")
+    # The same model again (another night): a tie does not beat the champion by the margin.
+    v2 = registry.register_version(
+        settings, run=log(settings, trained, "strong", "m2/bpr/kt"), baseline_run_id=base["run_id"]
+    )
+    decision = promotion.promote(settings, model="bpr")
+    assert not decision["promoted"] and "champion v1" in decision["reason"]
+    assert decision["champion_ndcg"] == pytest.approx(strong["metrics"]["ndcg_at_10"])
+    # A forced rollback/roll-forward moves the alias; the tag records where it came from.
+    moved = promotion.rollback(settings, model="bpr", to_version=v2["version"])
+    assert moved == {"model": "ktrec-bpr", "champion": "2", "previous_champion": "1"}
+    promotion.rollback(settings, model="bpr", to_version="1")
+    assert promotion.champion(settings, model="bpr") == "1"
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException):
+        promotion.rollback(settings, model="bpr", to_version="9")
+
+
+def test_rerun_duplicates_nothing(settings, trained):
+    weak, strong = trained["weak"], trained["strong"]  # noqa: F841 (read by some tests only)
+    results = []
+    for _ in range(2):
+        base = log(settings, trained, "weak", "r/bpr/baseline")
+        run = log(settings, trained, "strong", "r/bpr/kt")
+        results.append(
+            (base, run, registry.register_version(settings, run=run, baseline_run_id=base["run_id"]))
+        )
+    (b1, r1, v1), (b2, r2, v2) = results
+    assert (b1["run_id"], r1["run_id"], v1["version"]) == (b2["run_id"], r2["run_id"], v2["version"])
+    assert r2["reused"] and not v2["created"]
+    mlflow_client = registry.client(settings)
+    assert len(mlflow_client.search_runs([registry.experiment_id(settings, mlflow_client)])) == 2
+    assert len(mlflow_client.search_model_versions("name = 'ktrec-bpr'")) == 1
+
+
+def test_champion_rescored_on_new_split(settings, trained):
+    weak, strong = trained["weak"], trained["strong"]  # noqa: F841 (read by some tests only)
+    base = log(settings, trained, "weak", "s1/bpr/baseline")
+    run = log(settings, trained, "strong", "s1/bpr/kt")
+    registry.register_version(settings, run=run, baseline_run_id=base["run_id"])
+    promotion.promote(settings, model="bpr")
+    # A new night: a new split version, so the stored champion metric no longer applies.
+    frame = write_split(settings, seed=7)
+    data = train_data(frame)
+    model, _ = fit(data, steps=60, seed=3)
+    kt = write_run(
+        trained["runs"],
+        model=model,
+        data=data,
+        history=[],
+        ndcg=honest_ndcg(model, data, frame),
+        variant="kt",
+    )
+    untrained, _ = fit(data, steps=0)
+    bl = write_run(
+        trained["runs"],
+        model=untrained,
+        data=data,
+        history=[],
+        ndcg=honest_ndcg(untrained, data, frame),
+        variant="baseline",
+    )
+    base2 = registry.log_training_run(
+        settings, summary=bl, run_key="s2/bpr/baseline", model=untrained, train_data=data
+    )
+    run2 = registry.log_training_run(settings, summary=kt, run_key="s2/bpr/kt", model=model, train_data=data)
+    registry.register_version(settings, run=run2, baseline_run_id=base2["run_id"])
+    decision = promotion.gate(settings, model="bpr")
+    from jobs.offline_eval import ndcg_on_split
+
+    rescored = ndcg_on_split(settings, model_uri="models:/ktrec-bpr/1", split="loo")
+    assert decision.champion_ndcg == pytest.approx(rescored)
+    assert decision.champion_ndcg != pytest.approx(strong["metrics"]["ndcg_at_10"])
+
+
+def test_cli_register_and_promote(settings, trained):
+    """The CLI path reads the trainer's own run folders (needs the zoo and the trainer)."""
+    train = pytest.importorskip("jobs.train")
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+    from jobs.settings import REPO_ROOT
+
+    scenario = REPO_ROOT / "conf" / "bpr" / "baseline.yaml"
+    dirs = [
+        train.run(
+            settings,
+            scenario=scenario,
+            split="loo",
+            seed=seed,
+            epochs=epochs,
+            progress=False,
+            output_dir=trained["runs"] / f"cli-{seed}",
+        )["run_dir"]
+        for seed, epochs in ((1, 1), (2, 8))
+    ]
+    runner = CliRunner()
+    out = runner.invoke(app, ["register", "--run-dir", dirs[1], "--baseline-dir", dirs[0], "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout.strip().splitlines()[-1])["version"] == "1"
+    out = runner.invoke(app, ["promote", "--model", "bpr", "--json"])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["promoted"] == (result["challenger_ndcg"] > result["baseline_ndcg"])
+    assert out.exit_code == (0 if result["promoted"] else 2)
+    out = runner.invoke(app, ["promote", "--model", "bpr", "--rollback-to", "1", "--json"])
+    assert json.loads(out.stdout.strip().splitlines()[-1])["champion"] == "1"
