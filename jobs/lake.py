@@ -36,7 +36,6 @@ USER_COLUMNS = ["user_id", "age", "gender", "occupation", "zip"]
 # Splits: one table per split name, lake/splits/<name>, with a `split` column (train|valid|test) and
 # a meta.json beside the parquet files (strategy, seed, cut-off timestamps, counts).
 SPLIT_COLUMNS = ["user_id", "item_id", "rating", "event_ts", "split"]
-SPLITS_SCHEMA = "user_id STRING, item_id STRING, rating FLOAT, event_ts TIMESTAMP, split STRING"
 QUARANTINE_COLUMNS = ["reason", "source_file", "line_number", "raw", "batch_date"]
 PROFILE_COLUMNS = [
     "entity_id", "profile_text", "embedding", "source_hash", "generator", "event_timestamp",

@@ -40,8 +40,11 @@ def get_spark(settings: Settings, app_name: str = "ktrec") -> SparkSession:
 
 
 def read_table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
-    """The current version of lake table ``name``; a clear error when it was never written."""
+    """The current version of lake table ``name``; a clear error when it was never written.
+
+    Only ``*.parquet`` files are read: a table folder may also hold sidecars such as a split's meta.json.
+    """
     path = table_path(settings, name)
     if not path.exists():
         raise FileNotFoundError(f"lake table {name!r} does not exist at {path}")
-    return spark.read.parquet(str(path))
+    return spark.read.option("pathGlobFilter", "*.parquet").parquet(str(path))

@@ -91,10 +91,10 @@ def split_stats(kept: DataFrame, *, rows_before: int) -> dict[str, Any]:
 
 def read_split(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
     """The split table as a DataFrame (its folder also holds meta.json, which Spark must skip)."""
-    path = lake.table_path(settings, lake.split_table(name))
-    if not path.exists():
-        raise FileNotFoundError(f"split {name!r} does not exist at {path}: run `ktrec split` first")
-    return spark.read.option("pathGlobFilter", "*.parquet").parquet(str(path))
+    try:
+        return read_table(spark, settings, lake.split_table(name))
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{err}: run `ktrec split` first") from err
 
 
 def read_meta(settings: Settings, name: str) -> dict[str, Any]:
