@@ -2,8 +2,8 @@
 
 ``log_training_run`` turns one training summary (the dict ``jobs.train.run`` returns, or the same rebuilt
 from a run folder's ``metrics.json`` by :func:`read_summary`) into an MLflow run: params and the
-scenario YAML, per-epoch history and test metrics, the lake/split/profile versions as dataset inputs with digests, the model as a top-k pyfunc
-(:mod:`models.serving`) and plots. ``register_version`` makes the run's model a new version of the
+scenario YAML, per-epoch history and test metrics, the lake/split/profile versions as dataset inputs
+with digests, the model as a top-k pyfunc (:mod:`models.serving`) and plots. ``register_version`` makes the run's model a new version of the
 registered model ``ktrec-<model>`` with the alias ``challenger``. Promotion lives in
 :mod:`jobs.promotion`.
 
