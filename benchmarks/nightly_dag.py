@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
              f"Slice: first {args.users} ml-100k users; models {args.models}; epochs {args.epochs}; "
              f"{os.cpu_count()} CPUs, load average {report['load_avg'][0]:.1f} at the end.", "",
              "| run | state | dag.test() s | process s |", "|---|---|---|---|"]
-    lines += [f"| {name} | {r['state']} | {r['seconds']} | {r['process_seconds']} |" for name, r in runs.items()]
+    lines += [f"| {name} | {r['state']} | {r['seconds']} | {r['process_seconds']} |"
+              for name, r in runs.items()]
     (REPORTS / "nightly_dag.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0 if all(r["state"] == "success" for r in runs.values()) else 1

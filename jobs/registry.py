@@ -1,11 +1,11 @@
 """MLflow tracking and registration of training runs.
 
-``log_training_run`` turns one training summary (the dict ``jobs.train.run`` returns, or the same rebuilt
-from a run folder's ``metrics.json`` by :func:`read_summary`) into an MLflow run: params and the scenario YAML, per-epoch history and test
-metrics, the lake/split/profile versions as dataset inputs with digests, the model as a top-k pyfunc
-(:mod:`models.serving`) and plots. ``register_version`` makes the run's model a new version of the
-registered model ``ktrec-<model>`` with the alias ``challenger``. Promotion lives in
-:mod:`jobs.promotion`.
+``log_training_run`` turns one training summary (the dict ``jobs.train.run`` returns, or the same
+rebuilt from a run folder's ``metrics.json`` by :func:`read_summary`) into an MLflow run: params and the
+scenario YAML, per-epoch history and test metrics, the lake/split/profile versions as dataset inputs
+with digests, the model as a top-k pyfunc (:mod:`models.serving`) and plots. ``register_version`` makes
+the run's model a new version of the registered model ``ktrec-<model>`` with the alias ``challenger``.
+Promotion lives in :mod:`jobs.promotion`.
 
 Both are idempotent: a run carries a ``ktrec.run_key`` tag (e.g. ``ktrec_nightly/2026-11-22/bpr/kt``)
 and a finished run with the same key is returned instead of logged again; a run already registered
