@@ -2,6 +2,8 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 export KTREC_HOME ?= $(CURDIR)/.ktrec
+# OpenMP threads spin while idle by default; with Spark and torch sharing 2 cores that costs up to 30x.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: install demo test bench bench-peer clean
 
