@@ -24,11 +24,17 @@ from jobs.settings import Settings
 
 ENTITY_TABLES = {"user": lake.USER_PROFILES, "item": lake.ITEM_PROFILES}
 TS = pa.timestamp("us", tz="UTC")
-PROFILE_SCHEMA = pa.schema([
-    ("entity_id", pa.string()), ("profile_text", pa.string()), ("embedding", pa.list_(pa.float32())),
-    ("source_hash", pa.string()), ("generator", pa.string()), ("event_timestamp", TS),
-    ("created_timestamp", TS),
-])
+PROFILE_SCHEMA = pa.schema(
+    [
+        ("entity_id", pa.string()),
+        ("profile_text", pa.string()),
+        ("embedding", pa.list_(pa.float32())),
+        ("source_hash", pa.string()),
+        ("generator", pa.string()),
+        ("event_timestamp", TS),
+        ("created_timestamp", TS),
+    ]
+)
 assert PROFILE_SCHEMA.names == lake.PROFILE_COLUMNS
 # Leading underscore: Spark, pyarrow and Feast readers of the folder skip these non-parquet files.
 FAILED_FILE = "_failed.json"
@@ -58,8 +64,9 @@ def latest(settings: Settings, entity: str, *, as_of: datetime | None = None) ->
     return rows.drop_duplicates("entity_id", keep="last").reset_index(drop=True)
 
 
-def write_version(settings: Settings, *, entity: str, rows: pa.Table,
-                  sidecars: dict[str, bytes] | None = None) -> Path:
+def write_version(
+    settings: Settings, *, entity: str, rows: pa.Table, sidecars: dict[str, bytes] | None = None
+) -> Path:
     """Publish a new version: the current files plus ``rows`` (one new parquet file) and sidecars."""
     name = table_for(entity)
     staged = lake.staging_dir(settings, name)

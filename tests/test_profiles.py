@@ -27,8 +27,10 @@ class CountingTemplate(TemplateBackend):
 
     def generate(self, prompts):
         self.calls.update(p.entity_id for p in prompts)
-        return [Generation(text="   ", finish_reason="stop") if p.entity_id in self.blank else g
-                for p, g in zip(prompts, super().generate(prompts))]
+        return [
+            Generation(text="   ", finish_reason="stop") if p.entity_id in self.blank else g
+            for p, g in zip(prompts, super().generate(prompts), strict=False)
+        ]
 
 
 @pytest.fixture
@@ -40,8 +42,13 @@ def lake_settings(settings):
 def test_user_profiles_follow_the_contract_and_as_of(lake_settings):
     summary = job.run(lake_settings, entity="user", backend="template", as_of=AS_OF)
     assert summary | {"seconds": 0} == summary | {
-        "entities": 3, "regenerated": 3, "unchanged": 0, "failed": 0, "generator": "template:none:p1",
-        "seconds": 0}
+        "entities": 3,
+        "regenerated": 3,
+        "unchanged": 0,
+        "failed": 0,
+        "generator": "template:none:p1",
+        "seconds": 0,
+    }
     files = list(lake.table_path(lake_settings, lake.USER_PROFILES).glob("*.parquet"))
     schema = pq.read_schema(files[0])
     assert schema.names == lake.PROFILE_COLUMNS
@@ -72,10 +79,17 @@ def test_unchanged_users_are_not_regenerated(lake_settings):
     assert (summary["regenerated"], summary["unchanged"]) == (2, 2)
     history = profile_table.read_rows(lake_settings, "user")
     assert sorted(history.groupby("entity_id").size().items()) == [("u1", 2), ("u2", 1), ("u3", 1), ("u4", 1)]
-    assert "GoldenEye" in profile_table.latest(lake_settings, "user").set_index("entity_id").loc["u1", "profile_text"]
+    assert (
+        "GoldenEye"
+        in profile_table.latest(lake_settings, "user").set_index("entity_id").loc["u1", "profile_text"]
+    )
     # Point-in-time: as of the first date, u1's latest profile is still the old one.
-    assert "GoldenEye" not in profile_table.latest(lake_settings, "user", as_of=AS_OF).set_index(
-        "entity_id").loc["u1", "profile_text"]
+    assert (
+        "GoldenEye"
+        not in profile_table.latest(lake_settings, "user", as_of=AS_OF)
+        .set_index("entity_id")
+        .loc["u1", "profile_text"]
+    )
 
     counting.calls.clear()
     forced = job.run(lake_settings, entity="user", as_of=later, generator=counting, full=True)
@@ -121,8 +135,10 @@ def test_cli_profiles_json(lake_settings):
 
     from jobs.cli import app
 
-    result = CliRunner().invoke(app, ["profiles", "--entity", "user", "--backend", "template",
-                                      "--as-of", "2024-02-01T00:00:00", "--json"])
+    result = CliRunner().invoke(
+        app,
+        ["profiles", "--entity", "user", "--backend", "template", "--as-of", "2024-02-01T00:00:00", "--json"],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["regenerated"] == 3 and summary["table"].endswith("profiles_user")

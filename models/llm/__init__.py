@@ -38,22 +38,37 @@ def get_backend(settings: Settings, name: str | None = None) -> Backend:
     if name == "transformers":
         from models.llm.hf_backend import HFBackend
 
-        return HFBackend(model_path=local_model_path(settings), max_new_tokens=llm.max_new_tokens,
-                         batch_size=llm.batch_size, max_model_len=llm.max_model_len)
+        return HFBackend(
+            model_path=local_model_path(settings),
+            max_new_tokens=llm.max_new_tokens,
+            batch_size=llm.batch_size,
+            max_model_len=llm.max_model_len,
+        )
     if name == "vllm":
         from models.llm.vllm_backend import VLLMBackend
 
-        return VLLMBackend(model_path=local_model_path(settings), max_new_tokens=llm.max_new_tokens,
-                           max_model_len=llm.max_model_len, max_num_seqs=llm.max_num_seqs,
-                           tensor_parallel_size=llm.tensor_parallel_size,
-                           gpu_memory_utilization=llm.gpu_memory_utilization,
-                           cpu_kvcache_space_gb=llm.cpu_kvcache_space_gb, enforce_eager=llm.enforce_eager,
-                           seed=settings.seed)
+        return VLLMBackend(
+            model_path=local_model_path(settings),
+            max_new_tokens=llm.max_new_tokens,
+            max_model_len=llm.max_model_len,
+            max_num_seqs=llm.max_num_seqs,
+            tensor_parallel_size=llm.tensor_parallel_size,
+            gpu_memory_utilization=llm.gpu_memory_utilization,
+            cpu_kvcache_space_gb=llm.cpu_kvcache_space_gb,
+            enforce_eager=llm.enforce_eager,
+            seed=settings.seed,
+        )
     if name == "openai":
         from models.llm.openai_backend import OpenAIBackend
 
-        return OpenAIBackend(base_url=llm.openai_base_url, api_key=llm.openai_api_key, model=llm.openai_model,
-                             max_new_tokens=llm.max_new_tokens, concurrency=llm.openai_concurrency,
-                             timeout_s=llm.openai_timeout_s, max_retries=llm.openai_max_retries,
-                             chat=llm.openai_chat)
+        return OpenAIBackend(
+            base_url=llm.openai_base_url,
+            api_key=llm.openai_api_key,
+            model=llm.openai_model,
+            max_new_tokens=llm.max_new_tokens,
+            concurrency=llm.openai_concurrency,
+            timeout_s=llm.openai_timeout_s,
+            max_retries=llm.openai_max_retries,
+            chat=llm.openai_chat,
+        )
     raise ValueError(f"unknown LLM backend {name!r}; choose one of {', '.join(BACKENDS)}")

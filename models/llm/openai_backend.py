@@ -24,17 +24,31 @@ RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 class OpenAIBackend:
     name = "openai"
 
-    def __init__(self, *, base_url: str, api_key: str, model: str, max_new_tokens: int, concurrency: int,
-                 timeout_s: float, max_retries: int, chat: bool = True, backoff_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        model: str,
+        max_new_tokens: int,
+        concurrency: int,
+        timeout_s: float,
+        max_retries: int,
+        chat: bool = True,
+        backoff_s: float = 0.5,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.max_new_tokens = max_new_tokens
         self.concurrency = concurrency
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.chat = chat
-        self.client = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout_s),
-                                   headers={"Authorization": f"Bearer {api_key}"},
-                                   limits=httpx.Limits(max_connections=concurrency))
+        self.client = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout_s),
+            headers={"Authorization": f"Bearer {api_key}"},
+            limits=httpx.Limits(max_connections=concurrency),
+        )
         self.model = model or self._served_model()
 
     def _served_model(self) -> str:
@@ -55,8 +69,11 @@ class OpenAIBackend:
             return list(pool.map(self._one, prompts))
 
     def _body(self, prompt: Prompt) -> tuple[str, dict[str, Any]]:
-        body: dict[str, Any] = {"model": self.model, "temperature": 0.0,
-                                "max_tokens": prompt.max_new_tokens or self.max_new_tokens}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "temperature": 0.0,
+            "max_tokens": prompt.max_new_tokens or self.max_new_tokens,
+        }
         if self.chat:
             return "/chat/completions", body | {"messages": list(prompt.messages)}
         return "/completions", body | {"prompt": prompt.completion, "stop": [COMPLETION_STOP]}
@@ -81,7 +98,9 @@ class OpenAIBackend:
             if response.status_code != 200:
                 return failed(f"http {response.status_code}: {response.text[:200]}")
             return self._parse(prompt, response.json())
-        log.warning("request for %s failed after %d attempts: %s", prompt.entity_id, self.max_retries + 1, reason)
+        log.warning(
+            "request for %s failed after %d attempts: %s", prompt.entity_id, self.max_retries + 1, reason
+        )
         return failed(reason)
 
     def _parse(self, prompt: Prompt, payload: dict[str, Any]) -> Generation:
@@ -91,10 +110,12 @@ class OpenAIBackend:
         except (KeyError, IndexError, TypeError):
             return failed(f"malformed response: {str(payload)[:200]}")
         usage = payload.get("usage") or {}
-        return Generation(text=as_profile_text(prompt, text or "", chat=self.chat),
-                          finish_reason=choice.get("finish_reason"),
-                          prompt_tokens=usage.get("prompt_tokens"),
-                          generated_tokens=usage.get("completion_tokens"))
+        return Generation(
+            text=as_profile_text(prompt, text or "", chat=self.chat),
+            finish_reason=choice.get("finish_reason"),
+            prompt_tokens=usage.get("prompt_tokens"),
+            generated_tokens=usage.get("completion_tokens"),
+        )
 
     def close(self) -> None:
         self.client.close()

@@ -46,7 +46,9 @@ def _taste(history: list[list[Any]]) -> list[str]:
             decades[decade] += 1
     out = []
     if liked_g:
-        out.append(f"Favourite genres among highly rated items: {_share_phrase(liked_g, sum(liked_g.values()))}.")
+        out.append(
+            f"Favourite genres among highly rated items: {_share_phrase(liked_g, sum(liked_g.values()))}."
+        )
     if disliked_g:
         out.append(f"Genres most often rated low: {_share_phrase(disliked_g, sum(disliked_g.values()), 2)}.")
     if decades:
@@ -63,8 +65,10 @@ def user_text(facts: dict[str, Any]) -> str:
         high = sum(r >= LIKED for r in ratings) / len(ratings)
         low = sum(r <= DISLIKED for r in ratings) / len(ratings)
         style = "generous" if mean >= 3.8 else "critical" if mean <= 3.2 else "balanced"
-        parts.append(f"A {style} rater: mean rating {mean:.1f} of 5, {100 * high:.0f}% of ratings 4 or "
-                     f"higher, {100 * low:.0f}% 2 or lower.")
+        parts.append(
+            f"A {style} rater: mean rating {mean:.1f} of 5, {100 * high:.0f}% of ratings 4 or "
+            f"higher, {100 * low:.0f}% 2 or lower."
+        )
     parts += _taste(history)
     liked = [r[1] for r in history if r[2] is not None and r[2] >= 5][:3]
     disliked = [r[1] for r in history if r[2] is not None and r[2] <= 1][:2]
@@ -78,7 +82,9 @@ def user_text(facts: dict[str, Any]) -> str:
 def item_text(facts: dict[str, Any]) -> str:
     title = facts.get("title") or "An untitled item"
     kind = facts.get("kind", "item")
-    parts = [f"{title} is a {kind}" + (f" from the {_decade(facts['year'])}" if facts.get("year") else "") + "."]
+    parts = [
+        f"{title} is a {kind}" + (f" from the {_decade(facts['year'])}" if facts.get("year") else "") + "."
+    ]
     if facts.get("genres"):
         parts.append(f"Genres: {', '.join(g for g in facts['genres'].split('|') if g)}.")
     for key, label in (("categories", "Categories"), ("brand", "Brand"), ("description", "About")):

@@ -39,7 +39,11 @@ def rejection(gen: Generation) -> str | None:
         return "empty"
     text = clean(gen.text)
     visible = [ch for ch in text if not ch.isspace()]
-    if "\ufffd" in text or not visible or sum(ch.isalpha() for ch in visible) / len(visible) < MIN_LETTER_SHARE:
+    if (
+        "\ufffd" in text
+        or not visible
+        or sum(ch.isalpha() for ch in visible) / len(visible) < MIN_LETTER_SHARE
+    ):
         return "non_text"
     if gen.finish_reason == "length" and not SENTENCE_END.search(text):
         return "truncated"
@@ -59,7 +63,9 @@ def generate_checked(
     """Generate, validate, retry rejected rows once; returns (results with failures set, rows retried)."""
     results = backend.generate(prompts)
     if len(results) != len(prompts):
-        raise RuntimeError(f"backend {backend.name} returned {len(results)} results for {len(prompts)} prompts")
+        raise RuntimeError(
+            f"backend {backend.name} returned {len(results)} results for {len(prompts)} prompts"
+        )
     reasons = {i: r for i, gen in enumerate(results) if (r := rejection(gen)) is not None}
     if reasons:
         order = sorted(reasons)
@@ -69,6 +75,9 @@ def generate_checked(
     final = []
     for gen in results:
         reason = rejection(gen)
-        final.append(dataclasses.replace(gen, text=clean(gen.text or ""), failure=None) if reason is None
-                     else dataclasses.replace(gen, text=None, failure=reason))
+        final.append(
+            dataclasses.replace(gen, text=clean(gen.text or ""), failure=None)
+            if reason is None
+            else dataclasses.replace(gen, text=None, failure=reason)
+        )
     return final, len(reasons)

@@ -22,19 +22,34 @@ log = logging.getLogger(__name__)
 class VLLMBackend:
     name = "vllm"
 
-    def __init__(self, *, model_path: Path, max_new_tokens: int, max_model_len: int, max_num_seqs: int,
-                 tensor_parallel_size: int, gpu_memory_utilization: float, cpu_kvcache_space_gb: int,
-                 enforce_eager: bool = True, seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        model_path: Path,
+        max_new_tokens: int,
+        max_model_len: int,
+        max_num_seqs: int,
+        tensor_parallel_size: int,
+        gpu_memory_utilization: float,
+        cpu_kvcache_space_gb: int,
+        enforce_eager: bool = True,
+        seed: int = 0,
+    ) -> None:
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(cpu_kvcache_space_gb)
         from vllm import LLM
 
         self.model = str(model_path)
         self.max_new_tokens = max_new_tokens
         self.max_model_len = max_model_len
-        self.llm = LLM(model=self.model, max_model_len=max_model_len, max_num_seqs=max_num_seqs,
-                       tensor_parallel_size=tensor_parallel_size,
-                       gpu_memory_utilization=gpu_memory_utilization, seed=seed,
-                       enforce_eager=enforce_eager)
+        self.llm = LLM(
+            model=self.model,
+            max_model_len=max_model_len,
+            max_num_seqs=max_num_seqs,
+            tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization,
+            seed=seed,
+            enforce_eager=enforce_eager,
+        )
         self.tokenizer = self.llm.get_tokenizer()
         self.chat = bool(getattr(self.tokenizer, "chat_template", None))
 
@@ -43,16 +58,20 @@ class VLLMBackend:
 
     def _token_ids(self, prompt: Prompt) -> list[int]:
         if self.chat:
-            text = self.tokenizer.apply_chat_template(list(prompt.messages), tokenize=False,
-                                                      add_generation_prompt=True)
+            text = self.tokenizer.apply_chat_template(
+                list(prompt.messages), tokenize=False, add_generation_prompt=True
+            )
             return self.tokenizer.encode(text, add_special_tokens=False)
         return self.tokenizer.encode(prompt.completion, add_special_tokens=True)
 
     def _params(self, prompt: Prompt):
         from vllm import SamplingParams
 
-        return SamplingParams(temperature=0.0, max_tokens=prompt.max_new_tokens or self.max_new_tokens,
-                              stop=None if self.chat else [COMPLETION_STOP])
+        return SamplingParams(
+            temperature=0.0,
+            max_tokens=prompt.max_new_tokens or self.max_new_tokens,
+            stop=None if self.chat else [COMPLETION_STOP],
+        )
 
     def generate(self, prompts: list[Prompt]) -> list[Generation]:
         results: list[Generation | None] = [None] * len(prompts)
@@ -66,7 +85,8 @@ class VLLMBackend:
             rows.append(i)
             inputs.append({"prompt_token_ids": ids})
             params.append(self._params(prompt))
-        for i, gen in zip(rows, self._safe_generate([prompts[i] for i in rows], inputs, params)):
+        generated = self._safe_generate([prompts[i] for i in rows], inputs, params)
+        for i, gen in zip(rows, generated, strict=True):
             results[i] = gen
         return [r if r is not None else failed("not generated") for r in results]
 
@@ -79,14 +99,22 @@ class VLLMBackend:
             if len(inputs) == 1:
                 return [failed(f"generate error: {type(exc).__name__}: {exc}")]
             log.warning("vLLM batch of %d failed (%s); retrying row by row", len(inputs), exc)
-            return [g for p, x, s in zip(prompts, inputs, params) for g in self._safe_generate([p], [x], [s])]
+            return [
+                g
+                for p, x, s in zip(prompts, inputs, params, strict=False)
+                for g in self._safe_generate([p], [x], [s])
+            ]
         gens = []
-        for prompt, out in zip(prompts, outputs):
+        for prompt, out in zip(prompts, outputs, strict=False):
             best = out.outputs[0]
-            gens.append(Generation(text=as_profile_text(prompt, best.text, chat=self.chat),
-                                   finish_reason=best.finish_reason,
-                                   prompt_tokens=len(out.prompt_token_ids or []),
-                                   generated_tokens=len(best.token_ids)))
+            gens.append(
+                Generation(
+                    text=as_profile_text(prompt, best.text, chat=self.chat),
+                    finish_reason=best.finish_reason,
+                    prompt_tokens=len(out.prompt_token_ids or []),
+                    generated_tokens=len(best.token_ids),
+                )
+            )
         return gens
 
     def close(self) -> None:
