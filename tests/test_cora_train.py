@@ -36,7 +36,7 @@ def lake_with_prompts(spark, settings, tmp_path):
     write_tiny_lake(spark, settings, events=_events(), titles=TITLES, t0=T0)
     cora_data.run(settings, name="tiny", threshold=4.0, max_history=5, spark=spark)
     frame, _, _ = cora_train.read_examples(settings, "tiny")
-    llm = tiny_llm_folder(tmp_path / "tiny-llm", family="qwen2", corpus=frame.prompt.tolist())
+    llm = tiny_llm_folder(tmp_path / "tiny-llm", family="llama", corpus=frame.prompt.tolist())
     return settings, llm
 
 
