@@ -71,7 +71,7 @@ def test_train_cora_runs_all_systems_and_saves_a_reloadable_adapter(lake_with_pr
     result = CliRunner().invoke(app, ["score-cora", "--adapter", summary["adapter_path"], "--user", "u0",
                                       "--item", "i2", "--json"])
     assert result.exit_code == 0, result.output
-    cli_score = json.loads(result.output.strip().splitlines()[-1])["scores"][0]["score"]
+    cli_score = json.loads(result.stdout.strip().splitlines()[-1])["scores"][0]["score"]
     assert abs(cli_score - float(load_adapter(summary["adapter_path"]).score([("u0", "i2")])[0])) < 1e-5
 
 
