@@ -36,7 +36,7 @@ def lake_with_prompts(spark, settings, tmp_path):
     write_tiny_lake(spark, settings, events=_events(), titles=TITLES, t0=T0)
     cora_data.run(settings, name="tiny", threshold=4.0, max_history=5, spark=spark)
     frame, _, _ = cora_train.read_examples(settings, "tiny")
-    llm = tiny_llm_folder(tmp_path / "tiny-llm", family="qwen2", corpus=frame.prompt.tolist())
+    llm = tiny_llm_folder(tmp_path / "tiny-llm", family="llama", corpus=frame.prompt.tolist())
     return settings, llm
 
 
@@ -71,7 +71,7 @@ def test_train_cora_runs_all_systems_and_saves_a_reloadable_adapter(lake_with_pr
     result = CliRunner().invoke(app, ["score-cora", "--adapter", summary["adapter_path"], "--user", "u0",
                                       "--item", "i2", "--json"])
     assert result.exit_code == 0, result.output
-    cli_score = json.loads(result.output.strip().splitlines()[-1])["scores"][0]["score"]
+    cli_score = json.loads(result.stdout.strip().splitlines()[-1])["scores"][0]["score"]
     assert abs(cli_score - float(load_adapter(summary["adapter_path"]).score([("u0", "i2")])[0])) < 1e-5
 
 

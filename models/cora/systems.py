@@ -37,7 +37,7 @@ class Systems:
                  max_length: int) -> None:
         from transformers import AutoTokenizer
 
-        self.llm_dir, self.cf, self.config, self.fit_config = Path(llm_dir), cf, config, fit
+        self.llm_dir, self.frozen_cf, self.config, self.fit_config = Path(llm_dir), cf, config, fit
         self.max_length = max_length
         self.codec = PromptCodec(AutoTokenizer.from_pretrained(self.llm_dir), max_length=max_length)
         self._cora: CoRA | None = None
@@ -57,17 +57,17 @@ class Systems:
 
     def cora(self, train: Examples, test: Examples) -> dict:
         torch.manual_seed(self.fit_config.seed)
-        model = CoRA(self._llm(), cf_dim=self.cf.dim, yes_id=self.codec.yes_id, no_id=self.codec.no_id,
+        model = CoRA(self._llm(), cf_dim=self.frozen_cf.dim, yes_id=self.codec.yes_id, no_id=self.codec.no_id,
                      config=self.config)
         scorer = lambda b: model(b["input_ids"], b["attention_mask"], b["user_emb"], b["item_emb"])  # noqa: E731
         model.train()
         started = time.perf_counter()
-        losses = fit(scorer, model.trainable_parameters(), train, codec=self.codec, cf=self.cf,
+        losses = fit(scorer, model.trainable_parameters(), train, codec=self.codec, cf=self.frozen_cf,
                      config=self.fit_config, desc="cora train")
         train_seconds = time.perf_counter() - started
         model.eval()
         self._cora = model
-        return {**self._score(scorer, test, self.cf, "cora"), "train_seconds": round(train_seconds, 2),
+        return {**self._score(scorer, test, self.frozen_cf, "cora"), "train_seconds": round(train_seconds, 2),
                 "trainable_params": sum(p.numel() for p in model.trainable_parameters()), "loss": _losses(losses)}
 
     def zero_shot(self, train: Examples, test: Examples) -> dict:
@@ -96,10 +96,10 @@ class Systems:
 
     def cf(self, train: Examples, test: Examples) -> dict:
         started = time.perf_counter()
-        to_prob = calibrate(self.cf.dot(train.users, train.items), train.labels)
+        to_prob = calibrate(self.frozen_cf.dot(train.users, train.items), train.labels)
         train_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        scores = to_prob(self.cf.dot(test.users, test.items))
+        scores = to_prob(self.frozen_cf.dot(test.users, test.items))
         seconds = time.perf_counter() - started
         return {"scores": scores, "train_seconds": round(train_seconds, 3), "infer_seconds": round(seconds, 3),
                 "examples_per_s": round(len(test) / max(seconds, 1e-9), 1)}
@@ -107,5 +107,5 @@ class Systems:
     def save(self, folder: Path, *, extra: dict) -> Path:
         if self._cora is None:
             raise RuntimeError("train CoRA before saving its adapter")
-        return save_adapter(folder, cora=self._cora, cf=self.cf, llm_path=self.llm_dir,
+        return save_adapter(folder, cora=self._cora, cf=self.frozen_cf, llm_path=self.llm_dir,
                             max_length=self.max_length, extra=extra)
