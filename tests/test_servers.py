@@ -7,7 +7,6 @@ triggered through the REST API v2 with a JWT from the simple auth manager. MLflo
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -26,15 +25,6 @@ from jobs.settings import REPO_ROOT, Settings
 
 pytestmark = pytest.mark.servers
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-PIPELINE_JOBS = (
-    "jobs.ingest",
-    "jobs.validate",
-    "jobs.split",
-    "jobs.profiles",
-    "jobs.stats",
-    "jobs.materialize",
-    "jobs.train",
-)
 
 
 def _registry_with_two_versions(settings: Settings, runs: Path) -> None:
@@ -138,10 +128,6 @@ def test_trigger_form_shows_params_and_descriptions(airflow):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    any(importlib.util.find_spec(m) is None for m in PIPELINE_JOBS),
-    reason="the pipeline jobs have not landed on this branch yet",
-)
 def test_nightly_runs_through_the_rest_api(airflow, tmp_path):
     from nightly_data import ml100k_slice
 
