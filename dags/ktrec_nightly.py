@@ -86,6 +86,14 @@ PARAMS = {
         description="Override the epochs of every training stage; empty keeps the scenario's.",
         section="Training",
     ),
+    "cora": Param(
+        False,
+        type="boolean",
+        title="Train CoRA",
+        description="Also train a CoRA adapter for the frozen LLM (SmolLM2 by default) on the KT model's "
+        "embeddings, and register it as ktrec-cora. Slow without a GPU.",
+        section="Training",
+    ),
     "promote": Param(
         True,
         type="boolean",
@@ -105,6 +113,7 @@ def _run_date(context) -> date:
 def _fail_on_invalid(call):
     """A validation failure is final: fail the task without retries, so nothing downstream runs."""
     from airflow.sdk.exceptions import AirflowFailException
+
     from jobs.validate import ValidationFailed
 
     try:
@@ -139,9 +148,8 @@ def ktrec_nightly():
 
     @task(execution_timeout=timedelta(minutes=20))
     def validate(ingested: dict) -> dict:
-        from jobs.validate import run
-
         from jobs.settings import get_settings
+        from jobs.validate import run
 
         summary = _fail_on_invalid(
             lambda: run(get_settings(), batch_date=date.fromisoformat(str(ingested["batch_date"])))
@@ -150,9 +158,8 @@ def ktrec_nightly():
 
     @task(execution_timeout=timedelta(minutes=30))
     def split(validated: dict, params: dict | None = None) -> dict:
-        from jobs.split import run
-
         from jobs.settings import get_settings
+        from jobs.split import run
 
         summary = run(get_settings(), strategy=params["split_strategy"], name="nightly")
         return {"name": "nightly", "train_end": summary["meta"]["train_end"]}
@@ -174,9 +181,8 @@ def ktrec_nightly():
 
     @task(execution_timeout=timedelta(minutes=20))
     def validate_profiles(profiled: dict) -> dict:
-        from jobs.validate import validate_profiles as check
-
         from jobs.settings import get_settings
+        from jobs.validate import validate_profiles as check
 
         summary = _fail_on_invalid(lambda: check(get_settings(), entity=profiled["entity"]))
         return {"entity": profiled["entity"], "success": bool(summary.get("success", True))}
@@ -247,11 +253,24 @@ def ktrec_nightly():
 
         return move_alias(get_settings(), registered=registered, enabled=params["promote"])
 
+    @task(pool="gpu", execution_timeout=timedelta(hours=4))
+    def train_cora(results: list, cut: dict, params: dict | None = None, **context) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        if not params["cora"]:
+            raise AirflowSkipException("CoRA is off for this run (param `cora`)")
+        from jobs.nightly import train_cora as run_cora
+        from jobs.settings import get_settings
+
+        return run_cora(get_settings(), results=list(results), split=cut["name"],
+                        run_date=_run_date(context), promote=params["promote"])
+
     cut = split(validate(ingest()))
     checked = validate_profiles.expand(profiled=profiles.partial(cut=cut).expand(entity=["user", "item"]))
     features = materialize(stats(cut, checked))
     results = train.partial(cut=cut, features=features).expand(model=selected_models(), variant=VARIANTS)
     promote.expand(registered=register.expand(gated=gate.expand(evaluated=evaluate(results))))
+    train_cora(results, cut)
 
 
 ktrec_nightly()

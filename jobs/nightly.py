@@ -168,3 +168,27 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=2, default=str))
     tmp.replace(path)
+
+
+CORA_CF_MODELS = ("bpr", "lightgcn", "sasrec")  # the CF models CoRA can read embeddings from
+
+
+def train_cora(
+    settings: Settings, *, results: list[dict[str, Any]], split: str, run_date: date, promote: bool,
+    llm: str = "smollm2", max_train: int | None = 2000, max_test: int | None = 1000,
+) -> dict[str, Any]:
+    """CoRA on the night's split, frozen CF = the night's KT run of the first CoRA-capable model."""
+    from jobs import cora_data, cora_train
+    from jobs.cora_registry import register_cora
+
+    frozen = [r for r in results if r["variant"] == "kt" and r["model"] in CORA_CF_MODELS]
+    if not frozen:
+        raise ValueError(f"CoRA needs a trained {' or '.join(CORA_CF_MODELS)} model in this run")
+    cora_data.run(settings, name=split, split=split)
+    summary = cora_train.run(
+        settings, data=split, llm=llm, cf_run=Path(frozen[0]["run_dir"]), max_train=max_train,
+        max_test=max_test, output_dir=settings.runs_dir / run_date.isoformat() / "cora",
+    )
+    return register_cora(
+        settings, summary=summary, run_key=f"{DAG_ID}/{run_date.isoformat()}/cora", promote=promote
+    )

@@ -123,3 +123,38 @@ def test_cora_on_smollm2_starts_as_the_llm_and_trains_only_the_generator(smollm2
     assert sum(f.stat().st_size for f in folder.iterdir()) < 0.2 * (smollm2_dir / "model.safetensors").stat().st_size
     reloaded = read_adapter(folder).probabilities(examples.users, examples.items, examples.prompts, batch_size=4)
     assert np.allclose(reloaded, 1 / (1 + np.exp(-trained)), atol=1e-5)
+
+
+def test_cora_gate_needs_every_baseline_and_the_champion_beaten():
+    from jobs.cora_registry import decide
+
+    run = {"cora_all_auc": 0.70, "zero_shot_all_auc": 0.50, "lora_all_auc": 0.65, "cf_all_auc": 0.60}
+    assert decide(run, champion_auc=None, margin=0.0) == (True, "beats every baseline; no champion yet")
+    assert decide(run, champion_auc=0.69, margin=0.0)[0]
+    passed, reason = decide(run, champion_auc=0.69, margin=0.02)
+    assert not passed and "champion" in reason
+    passed, reason = decide(run | {"lora_all_auc": 0.71}, champion_auc=None, margin=0.0)
+    assert not passed and "lora baseline" in reason
+    assert not decide({"zero_shot_all_auc": 0.5}, champion_auc=None, margin=0.0)[0]
+
+
+def test_cora_run_is_registered_gated_and_idempotent(lake_with_prompts, tmp_path):
+    from mlflow import MlflowClient
+
+    from jobs.cora_registry import REGISTERED, decide, flat_metrics, register_cora
+
+    settings, llm = lake_with_prompts
+    summary = cora_train.run(settings, data="tiny", llm=str(llm), max_train=32, max_test=None, epochs=1,
+                             batch_size=8, rank=4, alpha=8.0, cf_epochs=2, output_dir=tmp_path / "run")
+    first = register_cora(settings, summary=summary, run_key="test/cora/1")
+    expected = decide(flat_metrics(summary["metrics"]), champion_auc=None, margin=0.0)
+    assert (first["passed"], first["reason"]) == expected
+    client = MlflowClient(settings.mlflow_uri, registry_uri=settings.mlflow_uri)
+    version = client.get_model_version_by_alias(REGISTERED, "challenger")
+    assert str(version.version) == first["version"] and version.tags["ktrec.gate_reason"] == first["reason"]
+    artifacts = {a.path for a in client.list_artifacts(first["run_id"], "adapter")}
+    assert artifacts, "the adapter folder is logged with the run"
+
+    again = register_cora(settings, summary=summary, run_key="test/cora/1")
+    assert (again["run_id"], again["version"]) == (first["run_id"], first["version"])
+    assert len(client.search_model_versions(f"name = '{REGISTERED}'")) == 1

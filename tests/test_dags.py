@@ -62,19 +62,20 @@ def test_nightly_structure(airflow_configured):
     assert downstream == {
         "ingest": ["validate"],
         "validate": ["split"],
-        "split": ["profiles", "stats", "train"],
+        "split": ["profiles", "stats", "train", "train_cora"],
         "profiles": ["validate_profiles"],
         "validate_profiles": ["stats"],
         "stats": ["materialize"],
         "materialize": ["train"],
         "selected_models": ["train"],
-        "train": ["evaluate"],
+        "train": ["evaluate", "train_cora"],
+        "train_cora": [],
         "evaluate": ["gate"],
         "gate": ["register"],
         "register": ["promote"],
         "promote": [],
     }
-    assert {t.task_id for t in dag.tasks if t.pool == "gpu"} == {"profiles", "train"}
+    assert {t.task_id for t in dag.tasks if t.pool == "gpu"} == {"profiles", "train", "train_cora"}
     assert all(t.execution_timeout is not None and t.retry_exponential_backoff for t in dag.tasks)
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert dag.timetable.expression == "0 2 * * *" and dag.start_date.tzinfo is not None

@@ -95,7 +95,7 @@ FORM_SECTIONS = {  # section -> field titles and descriptions the trigger form m
     "Data": ["Dataset path", "Full refresh", "Split strategy",
              "Regenerate every profile instead of only those whose inputs changed."],
     "Profiles": ["Profile backend", "LLM backend for profiles; empty uses the configured one."],
-    "Training": ["Models", "Epochs", "CF models to retrain; each trains as baseline and with LLM-KT."],
+    "Training": ["Models", "Epochs", "Train CoRA", "CF models to retrain; each trains as baseline and with LLM-KT."],
     "Registry": ["Promote"],
 }
 
