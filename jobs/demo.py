@@ -26,10 +26,9 @@ VENV_BIN = Path(sys.executable).parent
 UI_ENV = ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__LOAD_EXAMPLES", "KTREC_HOME", "PYTHONPATH")
 
 
-def airflow_env(settings: Settings, *, sql_conn: str | None = None) -> dict[str, str]:
-    """Environment for an Airflow child process with its home under KTREC_HOME and ktrec's dags folder."""
-    home = settings.airflow_home
-    return {
+def airflow_env(home: Path, *, sql_conn: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for an Airflow child process with its home at ``home`` and ktrec's dags folder."""
+    env = {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -37,11 +36,10 @@ def airflow_env(settings: Settings, *, sql_conn: str | None = None) -> dict[str,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_conn or f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "KTREC_HOME": str(settings.root),
-        "KTREC_PROFILE": settings.profile,
-        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
         "PATH": os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "")]),
     }
+    return env | (extra or {})
 
 
 def airflow(env: dict[str, str], *args: str, timeout: int = 600, capture: bool = True) -> str:
@@ -58,7 +56,9 @@ def airflow(env: dict[str, str], *args: str, timeout: int = 600, capture: bool =
 
 def prepare_airflow(settings: Settings) -> dict[str, str]:
     """Migrate the metadata DB and create the `gpu` pool (idempotent); returns the environment."""
-    env = airflow_env(settings)
+    env = airflow_env(
+        settings.airflow_home, extra={"KTREC_HOME": str(settings.root), "KTREC_PROFILE": settings.profile}
+    )
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
     airflow(env, "db", "migrate")
     airflow(env, "pools", "set", "gpu", "1", "Profile generation and training (1 slot per GPU)")

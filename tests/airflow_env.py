@@ -11,28 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from jobs.demo import airflow_env  # noqa: F401 - the tests' Airflow child environment
 from jobs.settings import REPO_ROOT
 
 DAGS = REPO_ROOT / "dags"
 VENV_BIN = Path(sys.executable).parent
-
-
-def airflow_env(
-    home: Path, *, sql_conn: str | None = None, extra: dict[str, str] | None = None
-) -> dict[str, str]:
-    """The environment an Airflow process needs for ``home`` (on top of the current one)."""
-    env = {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_conn or f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-        "PATH": os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "")]),
-    }
-    return env | (extra or {})
 
 
 def migrate(env: dict[str, str]) -> None:
