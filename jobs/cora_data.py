@@ -28,6 +28,7 @@ from pyspark.sql import functions as F
 
 from jobs import lake
 from jobs.settings import Settings
+from jobs.spark import get_spark, read_table
 from models.cora import prompt as tpl
 
 log = logging.getLogger(__name__)
@@ -111,21 +112,16 @@ def build(
     return with_warm_flags(with_prompt(examples), events).select(*DATA_COLUMNS)
 
 
-def read_table(spark: SparkSession, path: Path | str) -> DataFrame:
-    """A lake table's parquet files (tables may hold a meta.json beside them)."""
-    return spark.read.option("pathGlobFilter", "*.parquet").parquet(str(path))
-
-
 def _events(spark: SparkSession, settings: Settings, *, split: str | None, valid_frac: float,
             test_frac: float) -> DataFrame:
     if split:
         table = lake.split_table(split)
         if not lake.exists(settings, table):
             raise FileNotFoundError(f"split table {table} does not exist in {settings.lake}; run `ktrec split`")
-        return read_table(spark, lake.table_path(settings, table)).select(*EVENT_COLUMNS, "split")
+        return read_table(spark, settings, table).select(*EVENT_COLUMNS, "split")
     if not lake.exists(settings, lake.INTERACTIONS):
         raise FileNotFoundError(f"no interactions table in {settings.lake}; run `ktrec ingest` first")
-    events = read_table(spark, lake.table_path(settings, lake.INTERACTIONS)).select(*EVENT_COLUMNS)
+    events = read_table(spark, settings, lake.INTERACTIONS).select(*EVENT_COLUMNS)
     return time_split(events, valid_frac=valid_frac, test_frac=test_frac)
 
 
@@ -137,8 +133,6 @@ def run(
     """Build and publish ``cora/<name>``; returns counts per split and warm/cold, and the table path."""
     if max_history < 1 or min_history < 0:
         raise ValueError(f"max_history must be >= 1 and min_history >= 0: {max_history}, {min_history}")
-    from jobs.spark import get_spark
-
     started = time.time()
     spark = spark or get_spark(settings, "ktrec-cora-data")
     events = _events(spark, settings, split=split, valid_frac=valid_frac, test_frac=test_frac)
@@ -146,11 +140,11 @@ def run(
     events = events.where(F.col("rating").isNotNull()).cache()
     if events.limit(1).count() == 0:
         raise ValueError("no rated interactions: CoRA's labels need ratings (threshold on rating)")
-    items = read_table(spark, lake.table_path(settings, lake.ITEMS))
+    items = read_table(spark, settings, lake.ITEMS)
     examples = build(events, items, threshold=threshold, max_history=max_history, min_history=min_history)
     staged = lake.staging_dir(settings, cora_table(name))
     examples.repartition(2).write.parquet(str(staged))
-    written = read_table(spark, staged)
+    written = spark.read.parquet(str(staged))  # only the examples just written, no sidecars yet
     counts = _counts(written)
     # Formatted in the session's time zone (UTC), as split tables record it.
     train_end = written.where(F.col("split") == "train").agg(

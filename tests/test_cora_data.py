@@ -11,6 +11,7 @@ import pytest
 from cora_tiny import write_tiny_lake
 
 from jobs import cora_data, lake
+from jobs.spark import read_table
 from models.cora.prompt import render
 
 T0 = datetime(2020, 1, 1)
@@ -40,7 +41,8 @@ def test_prompts_labels_histories_and_time_splits(spark, settings):
     _write_lake(spark, settings)
     summary = cora_data.run(settings, name="t", threshold=4.0, max_history=2, min_history=0,
                             valid_frac=0.2, test_frac=0.2, spark=spark)
-    df = cora_data.read_table(spark, summary["path"]).toPandas()
+    assert summary["path"] == str(_read(settings, "t"))
+    df = read_table(spark, settings, cora_data.cora_table("t")).toPandas()
     assert len(df) == len(EVENTS) and sorted(df.columns) == sorted(cora_data.DATA_COLUMNS)
     day = {(u, i, d) for u, i, _, d in EVENTS}
     for row in df.itertuples():
@@ -68,7 +70,7 @@ def test_prompts_labels_histories_and_time_splits(spark, settings):
 def test_threshold_and_min_history_change_labels_and_rows(spark, settings):
     _write_lake(spark, settings)
     cora_data.run(settings, name="t3", threshold=3.0, max_history=10, min_history=1, spark=spark)
-    df = cora_data.read_table(spark, _read(settings, "t3")).toPandas()
+    df = read_table(spark, settings, cora_data.cora_table("t3")).toPandas()
     for row in df.itertuples():
         d = (row.event_ts.to_pydatetime().replace(tzinfo=None) - T0).days
         rating = next(r for u, i, r, dd in EVENTS if (u, i, dd) == (row.user_id, row.item_id, d))
@@ -86,7 +88,7 @@ def test_existing_split_table_decides_the_split_and_reruns_are_idempotent(spark,
         .write.parquet(str(staged))
     lake.publish(settings, lake.split_table("custom"), staged)
     first = cora_data.run(settings, name="c", split="custom", min_history=0, spark=spark)
-    rows = lambda: sorted(map(tuple, cora_data.read_table(spark, _read(settings, "c"))  # noqa: E731
+    rows = lambda: sorted(map(tuple, read_table(spark, settings, cora_data.cora_table("c"))  # noqa: E731
                               .select("user_id", "item_id", "event_ts", "split", "warm_user").collect()))
     before = rows()
     assert all((s == "test") == (u == "u2") for u, _, _, s, _ in before)
