@@ -201,7 +201,7 @@ def train(
     split: str = typer.Option(..., "--split", help="Split table name (lake splits/<name>)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default: settings.seed)."),
     epochs: int | None = typer.Option(None, "--epochs", help="Total epochs, shared among the train commands."),
-    generator: str | None = typer.Option(None, "--generator", help="Use only profiles of this generator prefix."),
+    generator: str | None = typer.Option(None, "--generator", help="Use only profiles of this generator prefix (read from the lake's profile history; default: Feast)."),
     output_dir: Path | None = typer.Option(None, "--output-dir", help="Run folder (default under runs/)."),
     as_json: bool = JsonOpt,
 ) -> None:

@@ -69,6 +69,21 @@ def _store(settings: Settings, store: FeatureStore | None) -> FeatureStore:
     return get_store(settings, apply=False)
 
 
+def training_store(settings: Settings, service: str = TRAINING_SERVICE) -> FeatureStore:
+    """The store as the last ``feast apply`` left it; applied first only when ``service`` is not registered
+    yet (a standalone ``ktrec train``), so parallel trainers after ``ktrec materialize`` never write it."""
+    from feast.errors import FeatureServiceNotFoundException
+
+    from jobs.feature_store import get_store
+
+    store = get_store(settings, apply=False)
+    try:
+        store.get_feature_service(service)
+    except FeatureServiceNotFoundException:
+        store = get_store(settings, apply=True)
+    return store
+
+
 def historical_features(
     settings: Settings,
     *,

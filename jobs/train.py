@@ -1,7 +1,7 @@
 """Train one CF model by a scenario on a lake split: ``ktrec train --scenario FILE --split NAME``.
 
-Reads ``splits/<name>`` (models.data), the profile embeddings the scenario transfers from (the latest per
-entity as of the split's ``train_end``: jobs.train_profiles), runs the scenario (models.trainer) and
+Reads ``splits/<name>`` (models.data), the profile embeddings the scenario transfers from (Feast historical
+retrieval at the split's ``train_end``: jobs.train_profiles), runs the scenario (models.trainer) and
 writes one run folder, published by a single rename so a crash leaves no half-written run:
 
 - ``metrics.json``: valid and test metrics of the final model (protocol label, user counts), the epoch
@@ -99,7 +99,8 @@ def run(
 
 
 def load_targets(settings: Settings, *, data, sides: list[str], generator: str | None = None) -> tuple[dict, dict]:
-    """Profile targets per side, aligned with the split's indices, as of the split's ``train_end``."""
+    """Profile targets per side, aligned with the split's indices, as of the split's ``train_end`` (Feast
+    point-in-time retrieval; the lake's history for one ``generator``: jobs.train_profiles)."""
     from jobs.train_profiles import read_profiles
     from models.kt import align_profiles
 
@@ -107,9 +108,9 @@ def load_targets(settings: Settings, *, data, sides: list[str], generator: str |
         raise ValueError("the split's meta.json has no train_end: cannot read profiles point-in-time")
     profiles, version = {}, {}
     for side in sides:
-        vectors, version[side] = read_profiles(settings, entity=side, as_of=datetime.fromisoformat(
-            str(data.meta["train_end"]).replace("Z", "+00:00")), generator=generator)
         ids = data.train.user_ids if side == "user" else data.train.item_ids
+        vectors, version[side] = read_profiles(settings, entity=side, as_of=datetime.fromisoformat(
+            str(data.meta["train_end"]).replace("Z", "+00:00")), ids=ids.astype(str).tolist(), generator=generator)
         profiles[side] = align_profiles(ids, vectors)
         version[side]["coverage"] = float(profiles[side].mask.float().mean())
     return profiles, version

@@ -6,9 +6,11 @@ Kinds (a model names its own in ``Recommender.batch_kind``):
   ``neg_item`` [B] (``n_negatives == 1``) or [B, N]. Negatives are uniform over items the user has not
   interacted with in train (rejection sampling, a few vectorised rounds).
 - ``user_rows``: every user with training items once per epoch: ``user`` [B] (the model reads its rows).
-- ``sequence``: every (history prefix -> next item) of each user's time-ordered train sequence:
-  ``user`` [B], ``history`` [B, L] (item index + 1, 0 = padding, most recent last), ``history_len`` [B],
-  ``pos_item`` [B] (the next item), ``neg_item`` as for pairwise.
+- ``sequence``: each user's time-ordered train sequence cut, from its end, into windows of up to ``max_len``
+  next-item targets, every position predicting the next item (SASRec's all-positions training: each
+  interaction is a target once per epoch): ``user`` [B], ``history`` [B, L] (the inputs, item index + 1,
+  0 = padding, most recent last), ``history_len`` [B], ``target`` [B, L] (the item after each input, -1 under
+  padding), ``pos_item`` [B] (the window's last target), ``neg_item`` [B, L] (or [B, L, N]) per target.
 
 The same ``seed`` gives the same batches; pass ``epoch`` so each epoch draws a different order.
 """
@@ -52,13 +54,26 @@ def iter_batches(
             )
         return
     flat, starts = _flatten(data.sequences)
-    owner = np.repeat(np.arange(len(data.sequences)), np.diff(starts))
-    targets = np.flatnonzero(np.arange(len(flat)) > starts[owner])  # positions with >= 1 earlier item
-    for chunk in _chunks(rng.permutation(targets), batch_size):
-        users = owner[chunk]
-        history, lengths = _gather(flat, starts[users], chunk, max_len)
-        batch = {"user": users, "pos_item": flat[chunk], "history": history, "history_len": lengths}
-        yield _with_negatives(batch, sampler, n_negatives, rng)
+    owner, begins, ends = _windows(starts, max_len)
+    for chunk in _chunks(rng.permutation(len(owner)), batch_size):
+        users, b, e = owner[chunk], begins[chunk], ends[chunk]
+        history, lengths = _gather(flat, b, e - 1, max_len)
+        target = _gather(flat, b + 1, e, max_len)[0] - 1
+        negatives = sampler.sample(np.repeat(users, max_len), n_negatives, rng).reshape(len(users), max_len, -1)
+        batch = {"user": users, "history": history, "history_len": lengths, "target": target,
+                 "pos_item": flat[e - 1], "neg_item": negatives[..., 0] if n_negatives == 1 else negatives}
+        yield {key: torch.from_numpy(np.ascontiguousarray(value, dtype=np.int64)) for key, value in batch.items()}
+
+
+def _windows(starts: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(owner, begin, end) of each window flat[begin:end] (<= max_len + 1 items: inputs then their next
+    items), cut from the end of each user's sequence so that every item after the first is a target once."""
+    lengths = np.diff(starts)
+    per_user = -(-np.maximum(lengths - 1, 0) // max_len)
+    owner = np.repeat(np.arange(len(lengths)), per_user)
+    rank = np.arange(len(owner)) - np.repeat(np.cumsum(per_user) - per_user, per_user)
+    ends = starts[owner + 1] - rank * max_len
+    return owner, np.maximum(starts[owner], ends - max_len - 1), ends
 
 
 def pad_histories(sequences: list[np.ndarray], users: np.ndarray, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -135,7 +135,8 @@ def test_documented_user_hook_captures_batch_rows(name, data):
         model.calculate_loss(batch)
     finally:
         handle.remove()
-    assert len(captured) == 1 and captured[0].shape == (8, width)
+    expected = (8, model.max_len, width) if model.sequential else (8, width)  # SASRec: every position
+    assert len(captured) == 1 and captured[0].shape == expected
     assert "user_out" in dict(model.named_modules())
 
 

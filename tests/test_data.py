@@ -99,17 +99,23 @@ def test_pairwise_batches_cover_epoch_and_avoid_positives(tmp_path):
     assert NegativeSampler(train.train).contains(users[:3], pos[:3]).all()
 
 
-def test_sequence_batches_are_prefixes(tmp_path):
+def test_sequence_batches_are_windows_with_every_next_item_a_target_once(tmp_path):
     train = _random_train(tmp_path)
-    batch = next(iter_batches(train, kind="sequence", batch_size=32, max_len=4, seed=0))
-    for user, hist, length, target in zip(batch["user"], batch["history"], batch["history_len"], batch["pos_item"]):
-        seq = train.sequences[int(user)].tolist()
-        t = seq.index(int(target))
-        expected = seq[max(0, t - 4):t]
-        assert int(length) == len(expected) and t >= 1
-        assert [x - 1 for x in hist.tolist() if x] == expected and hist.tolist()[-1] != 0
-    total = sum(len(b["user"]) for b in iter_batches(train, kind="sequence", batch_size=100))
-    assert total == sum(len(s) - 1 for s in train.sequences)
+    seen = {u: [] for u in range(train.n_users)}
+    for batch in iter_batches(train, kind="sequence", batch_size=7, max_len=4, seed=0):
+        for user, hist, length, target, last in zip(batch["user"], batch["history"], batch["history_len"],
+                                                    batch["target"], batch["pos_item"]):
+            seq, inputs = train.sequences[int(user)].tolist(), [x - 1 for x in hist.tolist() if x]
+            targets = [t for t in target.tolist() if t >= 0]
+            assert int(length) == len(inputs) == len(targets) <= 4 and hist.tolist()[-1] != 0
+            start = next(i for i in range(len(seq)) if seq[i:i + len(inputs)] == inputs
+                         and seq[i + 1:i + 1 + len(targets)] == targets)  # inputs shifted by one = targets
+            assert targets[-1] == int(last) and start >= 0
+            seen[int(user)].append((start + 1, targets))
+    for user, windows in seen.items():  # windows tile each sequence's positions 1..n-1 exactly once
+        covered = sorted(p for begin, targets in windows for p in range(begin, begin + len(targets)))
+        assert covered == list(range(1, len(train.sequences[user])))
+    assert batch["neg_item"].shape == batch["target"].shape
     history, lengths = pad_histories(train.sequences, np.array([0, 1]), max_len=20)
     assert history.shape == (2, 20) and lengths.tolist() == [15, 15]
     assert (history[0, -15:] - 1).tolist() == train.sequences[0].tolist()

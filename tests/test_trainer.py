@@ -107,6 +107,7 @@ def test_train_job_writes_metrics_model_and_scenario_that_reload(settings, tmp_p
     summary = run(settings, scenario=path, split="toy", seed=3, epochs=4, models=TOY_MODELS, progress=False)
     assert summary["variant"] == "kt" and summary["model"] == "toymf"
     assert summary["profile_version"]["user"]["generators"] == ["template:none:v1"]
+    assert summary["profile_version"]["user"]["source"] == "feast"
     assert summary["profile_version"]["user"]["coverage"] == 1.0
     metrics = json.loads(open(summary["metrics_path"]).read())
     assert metrics["protocol"] == "full" and metrics["test"]["metrics"] == summary["metrics"]
@@ -123,6 +124,34 @@ def test_train_job_writes_metrics_model_and_scenario_that_reload(settings, tmp_p
     saved = torch.load(f"{summary['run_dir']}/save_model.pt", weights_only=True)
     assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())  # save was the last command
     assert np.isfinite(metrics["seconds_per_epoch"])
+
+
+def test_feast_and_lake_profile_reads_agree_point_in_time(settings):
+    from datetime import datetime, timezone
+
+    import numpy as np
+
+    from jobs.train_profiles import read_profiles
+
+    rows = _toy_profile_rows(6, "template:none:v1", "2024-01-01T00:00:00Z")
+    rows += [(f"u{i}", [float(i)] * 16, "vllm:smollm2:v1", "2024-02-01T00:00:00Z") for i in range(3)]
+    write_toy_profiles(settings, entity="user", rows=rows)
+    ids = [f"u{i}" for i in range(8)]  # u6, u7 have no profile
+
+    def read(when, generator=None):
+        return read_profiles(settings, entity="user", as_of=datetime(*when, tzinfo=timezone.utc), ids=ids,
+                             generator=generator)
+
+    before, version = read((2024, 1, 15))  # Feast, before the newer generator's rows exist
+    assert version["source"] == "feast" and sorted(before) == ids[:6]
+    lake_before, lake_version = read((2024, 1, 15), "template:")
+    assert lake_version["source"] == "lake"
+    assert all(np.allclose(before[k], lake_before[k]) for k in ids[:6])
+    after, version = read((2024, 3, 1))  # Feast serves the newest profile whichever generator wrote it
+    assert version["generators"] == ["template:none:v1", "vllm:smollm2:v1"]
+    assert np.allclose(after["u1"], 1.0) and np.allclose(after["u4"], before["u4"])
+    only_template, _ = read((2024, 3, 1), "template:")
+    assert np.allclose(only_template["u1"], before["u1"])
 
 
 def test_train_job_errors_are_clear(settings, tmp_path):

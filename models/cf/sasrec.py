@@ -1,15 +1,16 @@
 """SASRec: a causal self-attention encoder over the user's recent items predicts the next item.
 
-Kang & McAuley, "Self-Attentive Sequential Recommendation", ICDM 2018. Trained on every (prefix -> next
-item) of the train sequences (batch kind "sequence") with cross-entropy over all items (``loss="ce"``,
-as in RecBole) or BPR against sampled negatives (``loss="bpr"``). The user is represented only by the
-history: ``batch['history']`` [B, L] (item + 1, 0 = padding, most recent last); ``user`` is ignored.
+Kang & McAuley, "Self-Attentive Sequential Recommendation", ICDM 2018. Trained as in the paper on windows
+of each user's train sequence where every position predicts the item after it (batch kind "sequence":
+``history`` [B, L] item + 1 with 0 = padding, most recent last; ``target`` [B, L], -1 under padding), with
+cross-entropy over all items (``loss="ce"``) or BPR against sampled negatives (``loss="bpr"``). Scoring
+reads the state at the most recent position; ``user`` is ignored.
 
-Hook points (module name -> output in ``calculate_loss``):
+Hook points (module name -> output):
 ``item_embedding`` -> history item vectors [B, L, d] (item side, position-aligned with ``history``);
 ``encoder`` -> per-position hidden states [B, L, d];
-``seq_out`` -> the final sequence representation [B, d] at the most recent position (user side);
-``user_out`` -> the same vector (the zoo-wide user-side name).
+``seq_out`` / ``user_out`` (the zoo-wide user-side name) -> the same states [B, L, d]; knowledge transfer
+takes the most recent position as the user's representation.
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ class SASRec(Recommender):
         nn.init.normal_(self.item_embedding.weight, std=0.02)
         nn.init.normal_(self.position_embedding.weight, std=0.02)
 
-    def sequence_vector(self, history: torch.Tensor) -> torch.Tensor:
-        """[B, d] representation of histories [B, L'] (L' <= max_len; longer ones keep the last max_len)."""
+    def sequence_states(self, history: torch.Tensor) -> torch.Tensor:
+        """[B, L', d] states of histories [B, L'] (L' <= max_len; longer ones keep the last max_len)."""
         history = history[:, -self.max_len:]
         length = history.shape[1]
         # Positions count back from the most recent item, so left padding does not shift them.
@@ -83,21 +84,27 @@ class SASRec(Recommender):
         blocked = (causal.unsqueeze(0) | (history == 0).unsqueeze(1)) & ~own
         mask = torch.zeros(blocked.shape, device=history.device).masked_fill(blocked, float("-inf"))
         mask = mask.repeat_interleave(self.config.n_heads, dim=0)
-        hidden = self.encoder(x, mask=mask)
-        return self.user_out(self.seq_out(hidden[:, -1]))
+        return self.user_out(self.seq_out(self.encoder(x, mask=mask)))
+
+    def sequence_vector(self, history: torch.Tensor) -> torch.Tensor:
+        """[B, d]: the state at the most recent position."""
+        return self.sequence_states(history)[:, -1]
 
     def _item_table(self) -> torch.Tensor:
         return self.item_embedding.weight[1:]
 
     def calculate_loss(self, batch: Batch) -> torch.Tensor:
-        """CE over all items for the next item ``pos_item`` [B], or BPR against ``neg_item``."""
-        seq = self.sequence_vector(batch["history"])
+        """Next-item loss at every non-padded position of ``history``: CE over all items, or BPR of
+        ``target`` against ``neg_item``."""
+        target = batch["target"][:, -self.max_len:]
+        valid = target >= 0
+        states = self.sequence_states(batch["history"])[valid]
         if self.config.loss == "ce":
-            return F.cross_entropy(seq @ self._item_table().T, batch["pos_item"])
-        pos = self.item_embedding(batch["pos_item"] + 1)
-        neg = self.item_embedding(batch["neg_item"] + 1)
-        neg_scores = (seq.unsqueeze(1) * neg).sum(-1) if neg.dim() == 3 else (seq * neg).sum(-1)
-        return bpr_loss((seq * pos).sum(-1), neg_scores)
+            return F.cross_entropy(states @ self._item_table().T, target[valid])
+        pos = self.item_embedding(target[valid] + 1)
+        neg = self.item_embedding(batch["neg_item"][:, -self.max_len:][valid] + 1)
+        neg_scores = (states.unsqueeze(1) * neg).sum(-1) if neg.dim() == 3 else (states * neg).sum(-1)
+        return bpr_loss((states * pos).sum(-1), neg_scores)
 
     def predict(self, batch: Batch) -> torch.Tensor:
         """Scores [B] of ``pos_item`` after ``history``."""
