@@ -8,7 +8,8 @@ Run::
 ``--prepare`` builds the lake under ``--home`` with the pipeline's own jobs (ingest ml-100k, split
 ``loo`` = temporal leave-last-out and ``random`` 80/10/10, template user/item profiles embedded with the
 packaged MiniLM, as of each split's train_end); without it the lake under ``--home`` must already hold
-the splits and profile tables. Each run goes through ``jobs.train.run`` exactly as ``ktrec train`` does.
+the splits and profile tables. Each run goes through ``jobs.train.run`` exactly as ``ktrec train`` does,
+reading the profiles through Feast at the split's cut-off (or the lake's history with ``--generator``).
 
 Reported per split × model (benchmarks/reports/kt_gain.{json,md,png}): mean ± std over seeds of test
 NDCG@10 and Recall@10, the relative gain of KT, a paired t-test over users (per-user values averaged over
@@ -28,13 +29,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from jobs.settings import REPO_ROOT, Settings
+from jobs.settings import REPO_ROOT, Settings, get_settings
 
 log = logging.getLogger("benchmarks.kt_gain")
 MODELS = ("bpr", "lightgcn", "neumf", "multvae", "simplex", "sasrec")
@@ -61,16 +63,17 @@ def prepare(settings: Settings, *, splits: list[str]) -> dict:
 
 def run_grid(settings: Settings, *, models: list[str], splits: list[str], variants: list[str], seeds: int,
              epochs: int | None, generator: str | None, out_dir: Path, workers: int = 1,
-             threads: int = 1) -> list[dict]:
-    """Every split × model × variant (conf/<model>/<variant>.yaml) × seed through jobs.train.run,
+             threads: int = 1, conf_dir: Path = CONF) -> list[dict]:
+    """Every split × model × variant (<conf_dir>/<model>/<variant>.yaml) × seed through jobs.train.run,
     ``workers`` runs at a time (separate processes, ``threads`` torch threads each)."""
     from concurrent.futures import ProcessPoolExecutor
 
     from tqdm import tqdm
 
     grid = [dict(split=s, model=m, variant=v, seed=seed, epochs=epochs, generator=generator, threads=threads,
-                 out_dir=out_dir) for s in splits for m in models for seed in range(seeds) for v in variants
-            if (CONF / m / f"{v}.yaml").is_file()]
+                 out_dir=out_dir, scenario=conf_dir / m / f"{v}.yaml")
+            for s in splits for m in models for seed in range(seeds) for v in variants
+            if (conf_dir / m / f"{v}.yaml").is_file()]
     if workers <= 1:
         return [_one_run(settings, **job) for job in tqdm(grid, desc="kt_gain")]
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -79,14 +82,14 @@ def run_grid(settings: Settings, *, models: list[str], splits: list[str], varian
 
 
 def _one_run(settings: Settings, *, split: str, model: str, variant: str, seed: int, epochs: int | None,
-             generator: str | None, threads: int, out_dir: Path) -> dict:
+             generator: str | None, threads: int, out_dir: Path, scenario: Path) -> dict:
     import torch
 
     from jobs.train import run
 
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    summary = run(settings, scenario=CONF / model / f"{variant}.yaml", split=split, seed=seed, epochs=epochs,
+    summary = run(settings, scenario=scenario, split=split, seed=seed, epochs=epochs,
                   generator=generator, output_dir=out_dir / f"{split}-{model}-{variant}-s{seed}", progress=False)
     log.info("%s %s %s seed %d: ndcg@10 %.4f", split, model, variant, seed, summary["metrics"]["ndcg_at_10"])
     return {**summary, "variant": variant, "wall_seconds": time.perf_counter() - started}
@@ -153,7 +156,9 @@ def _sparse_users(settings: Settings, split: str) -> set[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--variants", default="baseline,kt", help="scenario stems under conf/<model>/")
+    parser.add_argument("--variants", default="baseline,kt", help="scenario stems under <conf-dir>/<model>/")
+    parser.add_argument("--conf-dir", type=Path, default=CONF,
+                        help="scenario folder (benchmarks/kt_variants holds the investigated alternatives)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (timings comparable)")
     parser.add_argument("--workers", type=int, default=1, help="runs in parallel (separate processes)")
@@ -168,17 +173,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", default="kt_gain", help="report file stem under benchmarks/reports/")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = Settings(home=args.home)
+    # Feast's definitions read the lake from the process settings: point them (and the workers) at --home.
+    os.environ["KTREC_HOME"] = str(args.home)
+    get_settings.cache_clear()
+    settings = get_settings()
     models, splits = args.models.split(","), args.splits.split(",")
     started = time.perf_counter()
     prepared = prepare(settings, splits=splits) if args.prepare else None
+    if not args.from_runs and args.generator is None:
+        from jobs.feature_reads import training_store
+
+        training_store(settings)  # feast apply once, before parallel runs read the registry
     out_dir = settings.runs_dir / "kt_gain"
     if args.from_runs:
         rows = collect_runs(out_dir, splits=splits, models=models)
     else:
         rows = run_grid(settings, models=models, splits=splits, variants=args.variants.split(","), seeds=args.seeds,
                         epochs=args.epochs, generator=args.generator, out_dir=out_dir, workers=args.workers,
-                        threads=args.threads)
+                        threads=args.threads, conf_dir=args.conf_dir)
     report = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "prepared": prepared, "results": compare(settings, rows),
               "runs": [{k: r[k] for k in ("split", "model", "variant", "seed", "metrics", "seconds_per_epoch",

@@ -38,8 +38,35 @@ def write_table(
 
 
 def interaction_rows(events: Iterable[Event], *, source: str = "fixture") -> list[tuple]:
-    """Rows in INTERACTION_COLUMNS order; ``event_date`` derived from the (UTC) timestamp."""
-    return [(u, i, r, ts, source, False, ts.astimezone(UTC).date()) for u, i, r, ts in events]
+    """Rows in INTERACTION_COLUMNS order; ``event_date`` derived from the timestamp (naive = UTC)."""
+    return [(u, i, r, lake.as_utc(ts), source, False, lake.as_utc(ts).date()) for u, i, r, ts in events]
+
+
+def write_interactions(spark: SparkSession, settings: Settings, events: Iterable[Event]) -> Path:
+    """Publish ``interactions`` with ``(user_id, item_id, rating, event_ts)`` rows, partitioned by date."""
+    return write_table(spark, settings, name=lake.INTERACTIONS, rows=interaction_rows(events),
+                       ddl=lake.INTERACTIONS_SCHEMA, partition_by=["event_date"])
+
+
+def append_profiles(
+    settings: Settings, *, entity: str, rows: Sequence[tuple[str, str, Sequence[float], datetime]],
+    generator: str = "template:none:v1",
+) -> None:
+    """Append ``(entity_id, profile_text, embedding, as_of)`` rows as a new version of ``profiles_<entity>``
+    through the profiles job's own writer (jobs/profile_table.py), so Feast reads exactly its layout."""
+    import uuid
+
+    import pyarrow as pa
+
+    from jobs import profile_table
+
+    table = pa.table({
+        "entity_id": [r[0] for r in rows], "profile_text": [r[1] for r in rows],
+        "embedding": [list(r[2]) for r in rows], "source_hash": [uuid.uuid4().hex for _ in rows],
+        "generator": [generator] * len(rows), "event_timestamp": [lake.as_utc(r[3]) for r in rows],
+        "created_timestamp": [lake.as_utc(r[3]) for r in rows],
+    }, schema=profile_table.PROFILE_SCHEMA)
+    profile_table.write_version(settings, entity=entity, rows=table)
 
 
 def write_manifest(
@@ -64,10 +91,7 @@ def build_lake(
     items = sorted({e[1] for e in events}) if items is None else items
     users = sorted({e[0] for e in events}) if users is None else users
     paths = {
-        lake.INTERACTIONS: write_table(
-            spark, settings, name=lake.INTERACTIONS, rows=interaction_rows(events),
-            ddl=lake.INTERACTIONS_SCHEMA, partition_by=["event_date"],
-        ),
+        lake.INTERACTIONS: write_interactions(spark, settings, events),
         lake.ITEMS: write_table(
             spark, settings, name=lake.ITEMS, ddl=lake.ITEMS_SCHEMA,
             rows=[(i, f"Item {i}", 2000, "Drama", None, None, None) for i in items],

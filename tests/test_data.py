@@ -104,7 +104,7 @@ def test_sequence_batches_are_windows_with_every_next_item_a_target_once(tmp_pat
     seen = {u: [] for u in range(train.n_users)}
     for batch in iter_batches(train, kind="sequence", batch_size=7, max_len=4, seed=0):
         for user, hist, length, target, last in zip(batch["user"], batch["history"], batch["history_len"],
-                                                    batch["target"], batch["pos_item"]):
+                                                    batch["target"], batch["pos_item"], strict=True):
             seq, inputs = train.sequences[int(user)].tolist(), [x - 1 for x in hist.tolist() if x]
             targets = [t for t in target.tolist() if t >= 0]
             assert int(length) == len(inputs) == len(targets) <= 4 and hist.tolist()[-1] != 0

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from jobs import feature_reads, lake, materialize, stats
 from jobs.feature_store import config_dict, get_store, render_yaml
 from jobs.settings import REPO_ROOT, Settings, get_settings
-from tests.lake_builders import append_profiles, write_interactions
+from tests.lakefixtures import append_profiles, write_interactions
 
 pytestmark = pytest.mark.filterwarnings("ignore:The spark .* experimental:RuntimeWarning")
 

@@ -10,7 +10,7 @@ import pytest
 from pyspark.testing.utils import assertDataFrameEqual
 
 from jobs import lake, stats
-from tests.lake_builders import write_interactions
+from tests.lakefixtures import write_interactions
 
 DAY1, DAY2, DAY3 = (datetime(2024, 1, d, 12, tzinfo=UTC) for d in (1, 2, 3))
 EVENTS = [

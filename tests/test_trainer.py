@@ -127,7 +127,7 @@ def test_train_job_writes_metrics_model_and_scenario_that_reload(settings, tmp_p
 
 
 def test_feast_and_lake_profile_reads_agree_point_in_time(settings):
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     import numpy as np
 
@@ -139,7 +139,7 @@ def test_feast_and_lake_profile_reads_agree_point_in_time(settings):
     ids = [f"u{i}" for i in range(8)]  # u6, u7 have no profile
 
     def read(when, generator=None):
-        return read_profiles(settings, entity="user", as_of=datetime(*when, tzinfo=timezone.utc), ids=ids,
+        return read_profiles(settings, entity="user", as_of=datetime(*when, tzinfo=UTC), ids=ids,
                              generator=generator)
 
     before, version = read((2024, 1, 15))  # Feast, before the newer generator's rows exist
