@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "benchmarks" / "reports"
 sys.path.insert(0, str(ROOT / "tests"))  # the Airflow test environment and data-slice helpers
 
-from airflow_env import DAGS, airflow_env, create_gpu_pool, migrate  # noqa: E402
+from airflow_env import DAGS, airflow_env, setup_airflow  # noqa: E402
 from nightly_data import ml100k_slice  # noqa: E402
 
 LOGICAL_DATE = "2026-03-01T02:00:00+00:00"
@@ -57,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         env = airflow_env(root / "airflow", extra={
             "KTREC_HOME": str(root / "ktrec"), "KTREC_PROFILE": "local", "KTREC_SPARK__MASTER": "local[2]",
             "KTREC_SPARK__SHUFFLE_PARTITIONS": "2", "KTREC_SPARK__DRIVER_MEMORY": "2g"})
-        migrate(env)
-        create_gpu_pool(env)
+        setup_airflow(env)
         conf = {"dataset": str(ml100k_slice(root / "slice", users=args.users)),
                 "models": args.models.split(","), "epochs": args.epochs, "profile_backend": "template",
                 "full_refresh": False, "split_strategy": "random", "promote": True}

@@ -60,6 +60,11 @@ def prepare_airflow(settings: Settings) -> dict[str, str]:
         settings.airflow_home, extra={"KTREC_HOME": str(settings.root), "KTREC_PROFILE": settings.profile}
     )
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    return setup_airflow(env)
+
+
+def setup_airflow(env: dict[str, str]) -> dict[str, str]:
+    """``airflow db migrate`` and the `gpu` pool the DAGs' GPU tasks queue on (both idempotent)."""
     airflow(env, "db", "migrate")
     airflow(env, "pools", "set", "gpu", "1", "Profile generation and training (1 slot per GPU)")
     return env

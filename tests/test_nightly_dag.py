@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from airflow_env import DAGS, airflow_env, create_gpu_pool, migrate
+from airflow_env import DAGS, airflow_env, setup_airflow
 from nightly_data import ml100k_slice
 
 pytestmark = pytest.mark.slow
@@ -33,8 +33,7 @@ def pipeline(tmp_path_factory):
         },
     )
     (root / "airflow").mkdir()
-    migrate(env)
-    create_gpu_pool(env)
+    setup_airflow(env)
 
     def run(logical_date: str, conf: dict) -> dict:
         out = subprocess.run(
