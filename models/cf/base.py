@@ -16,8 +16,9 @@ from torch import nn
 
 Batch = dict[str, torch.Tensor]
 """Keys: ``user`` [B], ``pos_item`` [B], ``neg_item`` [B] (or [B, N]); sequential models also get
-``history`` [B, L] (item index + 1, 0 = padding, most recent last) and ``history_len`` [B].
-Which keys a model's training batches carry is named by its ``batch_kind`` (see models.data.BATCH_KINDS)."""
+``history`` [B, L] (item index + 1, 0 = padding, most recent last) and ``history_len`` [B], and in training
+``target`` [B, L] (the next item at each position). Which keys a model's training batches carry is named by
+its ``batch_kind`` (see models.batches.BATCH_KINDS)."""
 
 
 @dataclass
@@ -45,9 +46,9 @@ class Recommender(nn.Module, ABC):
     sequential: bool = False
     #: Training batches the model consumes (models.data.iter_batches): "pairwise" (user, pos_item,
     #: neg_item [B] or [B, N]), "user_rows" (user only; the model reads rows of its training matrix),
-    #: "sequence" (history prefix, next item as pos_item, neg_item).
+    #: "sequence" (windows of the train sequence: history, the next item at every position as target).
     batch_kind: str = "pairwise"
-    #: Negatives per positive in "pairwise"/"sequence" batches (1 gives neg_item [B], N > 1 gives [B, N]).
+    #: Negatives per positive (1 gives neg_item [B], N > 1 gives [B, N]; "sequence" adds the L axis).
     n_negatives: int = 1
     #: Longest history a sequential model reads (it sets this from its config).
     max_len: int = 50
