@@ -1,6 +1,6 @@
 """CoRA vs zero-shot LLM vs plain LoRA vs CF on MovieLens-100K, with SmolLM2-135M-Instruct on this CPU.
 
-    python -m benchmarks.cora [--home DIR] [--train 512] [--test 768] [--max-history 5] [--max-length 128]
+    python -m benchmarks.cora [--home DIR] [--train 1200] [--test 512] [--max-history 5] [--max-length 96]
 
 Ingests ml-100k into the lake under ``--home`` (once), builds the prompt table (time-quantile split
 80/10/10, positive = rating >= 4, the latest ``--max-history`` liked titles), trains the fallback BPR-MF on
@@ -91,13 +91,13 @@ def verdict(metrics: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=Path(".ktrec"))
-    parser.add_argument("--train", type=int, default=512)
-    parser.add_argument("--test", type=int, default=768)
+    parser.add_argument("--train", type=int, default=1200)
+    parser.add_argument("--test", type=int, default=512)
     parser.add_argument("--max-history", type=int, default=5)
-    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--max-length", type=int, default=96)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--alpha", type=float, default=16.0)
     parser.add_argument("--llm", default="smollm2")

@@ -196,10 +196,12 @@ def main(argv: list[str] | None = None) -> int:
               "runs": [{k: r[k] for k in ("split", "model", "variant", "seed", "metrics", "seconds_per_epoch",
                                           "wall_seconds", "profile_version", "run_dir")} for r in rows]}
     if args.peer == "recbole":
-        from benchmarks.recbole_peer import DEFAULT_PYTHON, run_peer
+        from benchmarks.recbole_peer import DEFAULT_PYTHON, run_peer, saved_peer
 
-        report["peer"] = run_peer(settings, splits=splits, models=[m for m in ("bpr", "lightgcn") if m in models],
-                                  epochs=args.epochs or 100, python=args.recbole_python or DEFAULT_PYTHON)
+        peer = saved_peer(settings) if args.from_runs else None  # --from-runs trains nothing, RecBole included
+        peer_models = [m for m in ("bpr", "lightgcn") if m in models]
+        report["peer"] = peer or run_peer(settings, splits=splits, models=peer_models, epochs=args.epochs or 100,
+                                          python=args.recbole_python or DEFAULT_PYTHON)
     report["seconds"] = time.perf_counter() - started
     from benchmarks.kt_report import write_report
 

@@ -20,6 +20,7 @@ from jobs.settings import REPO_ROOT, Settings
 log = logging.getLogger(__name__)
 DEFAULT_PYTHON = REPO_ROOT / ".recbole-venv" / "bin" / "python"
 RECBOLE_NAMES = {"bpr": "BPR", "lightgcn": "LightGCN"}
+PEER_ROWS = "peer.json"
 
 _CHILD = r"""
 import json, os, sys, time, logging
@@ -104,4 +105,11 @@ def run_peer(settings: Settings, *, splits: list[str], models: list[str], epochs
                          "epochs": out["epochs"],
                          "note": f"RecBole 1.2.1, dim 64, lr {train.lr}, wd {train.weight_decay}, seed {seed}"})
             log.info("recbole %s on %s: %s", model, split, rows[-1])
+    (data_dir / PEER_ROWS).write_text(json.dumps(rows, indent=2))
     return rows
+
+
+def saved_peer(settings: Settings) -> list[dict] | None:
+    """The rows of the last :func:`run_peer` under this KTREC_HOME (for ``kt_gain --from-runs``)."""
+    path = settings.runs_dir / "recbole" / PEER_ROWS
+    return json.loads(path.read_text()) if path.is_file() else None
