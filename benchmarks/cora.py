@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--alpha", type=float, default=16.0)
     parser.add_argument("--llm", default="smollm2")
+    parser.add_argument("--seed", type=int, default=2024, help="draws the train/test samples and initialises")
     parser.add_argument("--top-layers", type=int, default=4,
                         help="Adapt q/k/v/o of only the top N decoder layers (0 = all): backprop stops there")
     parser.add_argument("--out", type=Path, default=REPORTS)
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = top_layer_targets(cora_train.resolve_llm(settings, args.llm), args.top_layers)
     result = cora_train.run(settings, data="ml100k-bench", llm=args.llm, max_train=args.train, max_test=args.test,
                             epochs=args.epochs, batch_size=args.batch, lr=args.lr, rank=args.rank, alpha=args.alpha,
-                            max_length=args.max_length, targets=targets, balance_test=True,
+                            max_length=args.max_length, targets=targets, balance_test=True, seed=args.seed,
                             output_dir=settings.runs_dir / "cora-bench")
     report = {
         "args": vars(args) | {"home": str(args.home), "out": str(args.out)}, "data": data, "result": result,

@@ -65,28 +65,31 @@ def markdown(report: dict, *, notes: Path | None = None) -> str:
 
 
 def bar_chart(results: list[dict], path: Path) -> None:
+    """One panel per split (leave-last-out scores are a fifth of random's), bars per model and variant."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    groups = list(dict.fromkeys((e["split"], e["model"]) for e in results))
+    splits = list(dict.fromkeys(e["split"] for e in results))
     variants = list(dict.fromkeys(e["variant"] for e in results))
     by_key = {(e["split"], e["model"], e["variant"]): e for e in results}
-    labels = [f"{model}\n{split}" for split, model in groups]
-    x = np.arange(len(groups))
     width = 0.8 / len(variants)
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(groups)), 4))
-    for i, variant in enumerate(variants):
-        found = [by_key.get((*g, variant)) for g in groups]
-        means = [e["ndcg_at_10_mean"] if e else np.nan for e in found]
-        stds = [e["ndcg_at_10_std"] if e else 0.0 for e in found]
-        ax.bar(x - 0.4 + width * (i + 0.5), means, width, yerr=stds, capsize=3, label=variant)
-    ax.set_xticks(x, labels, fontsize=8)
-    ax.set_ylabel("test NDCG@10 (full ranking)")
-    ax.set_title("LLM-KT vs baseline, mean ± std over seeds")
-    ax.legend()
+    fig, axes = plt.subplots(1, len(splits), figsize=(max(6, 5 * len(splits)), 4), squeeze=False)
+    for ax, split in zip(axes[0], splits, strict=True):
+        models = list(dict.fromkeys(e["model"] for e in results if e["split"] == split))
+        x = np.arange(len(models))
+        for i, variant in enumerate(variants):
+            found = [by_key.get((split, m, variant)) for m in models]
+            means = [e["ndcg_at_10_mean"] if e else np.nan for e in found]
+            stds = [e["ndcg_at_10_std"] if e else 0.0 for e in found]
+            ax.bar(x - 0.4 + width * (i + 0.5), means, width, yerr=stds, capsize=3, label=variant)
+        ax.set_xticks(x, models, fontsize=8)
+        ax.set_title(f"{split} split")
+        ax.set_ylabel("test NDCG@10 (full ranking)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("LLM-KT vs baseline, mean ± std over seeds")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
