@@ -39,7 +39,8 @@ def read_profiles(
     if latest.empty:
         raise LookupError(f"no {entity} profiles with event_timestamp <= {cutoff.isoformat()}"
                           + (f" from generator {generator!r}" if generator else ""))
-    vectors = {str(e): np.asarray(v, dtype=np.float32) for e, v in zip(latest["entity_id"], latest["embedding"], strict=True)}
+    vectors = {str(e): np.asarray(v, dtype=np.float32)
+               for e, v in zip(latest["entity_id"], latest["embedding"], strict=True)}
     version = {**source, "as_of": cutoff.isoformat(), "entities": len(vectors),
                "generators": sorted(latest["generator"].astype(str).unique())}
     return vectors, version
