@@ -77,7 +77,7 @@ def run_peer(settings: Settings, *, splits: list[str], models: list[str], epochs
     if not Path(python).is_file():
         return [{"split": s, "model": m, "note": f"RecBole venv missing at {python}: run `make bench-peer`"}
                 for s in splits for m in models]
-    data_dir = settings.runs_dir / "recbole"
+    data_dir = _peer_dir(settings)
     rows = []
     for split in splits:
         dataset = write_atomic(settings, split, data_dir)
@@ -111,5 +111,10 @@ def run_peer(settings: Settings, *, splits: list[str], models: list[str], epochs
 
 def saved_peer(settings: Settings) -> list[dict] | None:
     """The rows of the last :func:`run_peer` under this KTREC_HOME (for ``kt_gain --from-runs``)."""
-    path = settings.runs_dir / "recbole" / PEER_ROWS
+    path = _peer_dir(settings) / PEER_ROWS
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _peer_dir(settings: Settings) -> Path:
+    """Where the atomic files, RecBole's checkpoints and the peer rows of one KTREC_HOME live."""
+    return settings.runs_dir / "recbole"

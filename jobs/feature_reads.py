@@ -76,7 +76,7 @@ def training_store(settings: Settings, service: str = TRAINING_SERVICE) -> Featu
 
     from jobs.feature_store import get_store
 
-    store = get_store(settings, apply=False)
+    store = _store(settings, None)
     try:
         store.get_feature_service(service)
     except FeatureServiceNotFoundException:
