@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from jobs.settings import DEFAULT_DATASET
+from jobs.core.settings import DEFAULT_DATASET
 from models.cf import MODELS, build_model, model_config
 from models.data import iter_batches, load_split
 from models.metrics import evaluate_split

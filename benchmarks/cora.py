@@ -17,19 +17,18 @@ import json
 import logging
 import os
 import platform
-import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from jobs import lake
-from jobs.settings import Settings
+from jobs.core import lake
+from jobs.core.settings import Settings
 
 REPORTS = Path(__file__).resolve().parent / "reports"
 
 
 def prepare_data(settings: Settings, *, name: str, max_history: int) -> dict:
-    from jobs import cora_data, ingest
-
+    from jobs.cora import data as cora_data
+    from jobs.ingest import batch as ingest
     if not lake.exists(settings, lake.INTERACTIONS):
         ingest.run(settings, source=settings.dataset, batch_date=date(2026, 1, 1))
     table = lake.table_path(settings, cora_data.cora_table(name))
@@ -110,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from jobs import cora_train
-
+    from jobs.cora import train as cora_train
     settings = Settings(home=args.home)
     load_before = [round(x, 2) for x in os.getloadavg()]
     data = prepare_data(settings, name="ml100k-bench", max_history=args.max_history)

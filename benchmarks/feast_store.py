@@ -24,8 +24,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs import lake, profile_table
-from jobs.settings import DEFAULT_DATASET, REPO_ROOT, Settings
+from jobs.core import lake
+from jobs.core.settings import DEFAULT_DATASET, REPO_ROOT, Settings
+from jobs.profiles import table as profile_table
 
 REPORTS = REPO_ROOT / "benchmarks" / "reports"
 AS_OF = [datetime(1998, 1, 1, tzinfo=UTC), datetime(1998, 4, 23, tzinfo=UTC)]
@@ -36,7 +37,7 @@ TS = pa.timestamp("us", tz="UTC")
 
 def load_interactions(settings: Settings, dataset: Path) -> pd.DataFrame:
     """Ingest MovieLens 100K with the real ingest job; returns the events as pandas (ids, event_timestamp)."""
-    from jobs.ingest import run
+    from jobs.ingest.batch import run
 
     run(settings, source=dataset, fmt="ml100k", batch_date=INGEST_DATE)
     events = pq.read_table(
@@ -59,7 +60,7 @@ def write_profiles(settings: Settings, *, entity: str, ids: list[str], rng: np.r
                 "event_timestamp": pa.array([as_of] * len(ids), type=TS),
                 "created_timestamp": pa.array([as_of] * len(ids), type=TS),
             },
-            schema=profile_table.PROFILE_SCHEMA,
+            schema=lake.PROFILE_SCHEMA,
         )
         profile_table.write_version(settings, entity=entity, rows=rows)
 
@@ -96,12 +97,13 @@ def main(argv: list[str] | None = None) -> int:
 def measure(home: Path, *, examples: int) -> dict:
     """Run every step in a fresh KTREC_HOME ``home``; returns the report."""
     os.environ["KTREC_HOME"] = str(home)  # features/ reads the process settings
-    from jobs.settings import get_settings
+    from jobs.core.settings import get_settings
 
     get_settings.cache_clear()
     settings = get_settings()
-    from jobs import feature_reads, materialize, stats
-    from jobs.feature_store import get_store
+    from jobs.publish import materialize, stats
+    from jobs.publish import reads as feature_reads
+    from jobs.publish.store import get_store
 
     rng = np.random.default_rng(settings.seed)
     seconds: dict[str, float] = {}

@@ -1,4 +1,4 @@
-"""Ingest throughput: the Spark job (jobs.ingest.run) beside a plain pandas version of the same transform.
+"""Ingest throughput: the Spark job (jobs.ingest.batch.run) beside a plain pandas version of the same transform.
 
     python -m benchmarks.ingest [--sizes 1e6,5e6,20e6] [--bad-fraction 0.002] [--spark-master local[2]]
 
@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -106,9 +106,9 @@ class PeakRss:
 
 
 def spark_worker(csv_path: Path, home: Path, master: str, partitions: int) -> dict:
-    from jobs import ingest
-    from jobs.settings import Settings
-    from jobs.spark import get_spark
+    from jobs.core.settings import Settings
+    from jobs.core.spark import get_spark
+    from jobs.ingest import batch as ingest
 
     settings = Settings(home=home, spark={"master": master, "shuffle_partitions": partitions,
                                           "driver_memory": "4g"})
@@ -168,7 +168,7 @@ def bench(sizes: list[int], *, bad_fraction: float, master: str, partitions: int
             log.info("%d rows: spark %.1fs (%.0f rows/s), pandas %.1fs", n, spark["seconds"],
                      spark["rows_per_s"], pandas["seconds"])
     return {
-        "benchmark": "ingest", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "benchmark": "ingest", "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
                     "python": platform.python_version(), "spark_master": master, "shuffle_partitions": partitions},
         "bad_fraction": bad_fraction, "results": results,

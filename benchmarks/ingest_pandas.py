@@ -1,4 +1,4 @@
-"""The pandas baseline for benchmarks.ingest: the same transform as jobs.ingest on one generic CSV log.
+"""The pandas baseline for benchmarks.ingest: the same transform as jobs.ingest.batch on one generic CSV log.
 
 Parse (C engine, all fields as text), validate with the same rules and reasons, quarantine bad rows with
 their line numbers, dedupe on (user_id, item_id, event_ts) keeping the last line, write Parquet
@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 
 
 def ingest_pandas(csv_path: Path, out_dir: Path, *, batch_date: date, min_rating: float = 0.0,

@@ -8,7 +8,7 @@ Run::
 ``--prepare`` builds the lake under ``--home`` with the pipeline's own jobs (ingest ml-100k, split
 ``loo`` = temporal leave-last-out and ``random`` 80/10/10, template user/item profiles embedded with the
 packaged MiniLM, as of each split's train_end); without it the lake under ``--home`` must already hold
-the splits and profile tables. Each run goes through ``jobs.train.run`` exactly as ``ktrec train`` does,
+the splits and profile tables. Each run goes through ``jobs.train.scenario_run.run`` exactly as ``ktrec train`` does,
 reading the profiles through Feast at the split's cut-off (or the lake's history with ``--generator``).
 
 Reported per split × model (benchmarks/reports/kt_gain.{json,md,png}): mean ± std over seeds of test
@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jobs.settings import REPO_ROOT, Settings, get_settings
+from jobs.core.settings import REPO_ROOT, Settings, get_settings
 
 log = logging.getLogger("benchmarks.kt_gain")
 MODELS = ("bpr", "lightgcn", "neumf", "multvae", "simplex", "sasrec")
@@ -50,8 +50,9 @@ def prepare(settings: Settings, *, splits: list[str]) -> dict:
     """The lake the benchmark reads, built by the pipeline's own jobs (ingest, split, profiles)."""
     from datetime import date, datetime
 
-    from jobs import ingest, profiles, split
-
+    from jobs.ingest import batch as ingest
+    from jobs.profiles import generate as profiles
+    from jobs.split import table as split
     summary = {"ingest": ingest.run(settings, source=settings.dataset, batch_date=date(1998, 4, 23))}
     for name in splits:
         meta = split.run(settings, strategy=name, name=name)["meta"]
@@ -64,7 +65,7 @@ def prepare(settings: Settings, *, splits: list[str]) -> dict:
 def run_grid(settings: Settings, *, models: list[str], splits: list[str], variants: list[str], seeds: int,
              epochs: int | None, generator: str | None, out_dir: Path, workers: int = 1,
              threads: int = 1, conf_dir: Path = CONF) -> list[dict]:
-    """Every split × model × variant (<conf_dir>/<model>/<variant>.yaml) × seed through jobs.train.run,
+    """Every split × model × variant (<conf_dir>/<model>/<variant>.yaml) × seed through jobs.train.scenario_run.run,
     ``workers`` runs at a time (separate processes, ``threads`` torch threads each)."""
     from concurrent.futures import ProcessPoolExecutor
 
@@ -85,7 +86,7 @@ def _one_run(settings: Settings, *, split: str, model: str, variant: str, seed: 
              generator: str | None, threads: int, out_dir: Path, scenario: Path) -> dict:
     import torch
 
-    from jobs.train import run
+    from jobs.train.scenario_run import run
 
     torch.set_num_threads(threads)
     started = time.perf_counter()
@@ -145,7 +146,7 @@ def compare(settings: Settings, rows: list[dict]) -> list[dict]:
 
 
 def _sparse_users(settings: Settings, split: str) -> set[str]:
-    from jobs.lake import split_table, table_path
+    from jobs.core.lake import split_table, table_path
     from models.data import read_split_frame
 
     frame, _ = read_split_frame(table_path(settings, split_table(split)))
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     prepared = prepare(settings, splits=splits) if args.prepare else None
     if not args.from_runs and args.generator is None:
-        from jobs.feature_reads import training_store
+        from jobs.publish.reads import training_store
 
         training_store(settings)  # feast apply once, before parallel runs read the registry
     out_dir = settings.runs_dir / "kt_gain"

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from jobs.settings import Settings, get_settings
-from models.llm import get_backend
+from jobs.core.settings import Settings, get_settings
+from jobs.profiles.llm import backend as backend_for
 from models.llm.prepare import prepare
 from models.llm.prompts import Rated, item_prompt, user_prompt
 from models.llm.validate import generate_checked
@@ -95,8 +95,8 @@ def bench(settings: Settings, name: str, *, n_users: int, batch: int, items_mode
     started = time.perf_counter()
     if items_model:
         settings = settings.model_copy(deep=True)
-        settings.llm.model = str(prepare(settings, items_model))
-    backend = get_backend(settings, name)
+        settings.llm.model = str(prepare(settings.models_dir, items_model))
+    backend = backend_for(settings, name)
     startup = time.perf_counter() - started
     prompts = (
         gemma_item_prompts(settings, n_items=n_users)

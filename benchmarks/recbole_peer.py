@@ -14,8 +14,8 @@ import logging
 import subprocess
 from pathlib import Path
 
-from jobs.lake import split_table, table_path
-from jobs.settings import REPO_ROOT, Settings
+from jobs.core.lake import split_table, table_path
+from jobs.core.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
 DEFAULT_PYTHON = REPO_ROOT / ".recbole-venv" / "bin" / "python"

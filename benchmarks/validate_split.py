@@ -19,7 +19,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from jobs.settings import DEFAULT_DATASET, REPO_ROOT, Settings
+from jobs.core.settings import DEFAULT_DATASET, REPO_ROOT, Settings
 
 REPORTS = REPO_ROOT / "benchmarks" / "reports"
 BATCH = date(2024, 3, 1)
@@ -35,8 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2, help="gate runs per engine")
     args = parser.parse_args(argv)
-    from jobs import ingest, split, validate
-    from jobs.spark import get_spark
+    from jobs.core.spark import get_spark
+    from jobs.ingest import batch as ingest
+    from jobs.split import table as split
+    from jobs.validate import gate as validate
 
     settings = Settings(home=Path(tempfile.mkdtemp(prefix="ktrec-bench-validate-")),
                         spark={"master": "local[2]", "shuffle_partitions": 4})

@@ -13,7 +13,7 @@ on the run's logical date, so clearing and rerunning a date replaces its outputs
 A batch that fails validation stops the run before the split, the features or any model is touched.
 Profile generation and training run in the `gpu` pool (1 slot on a GPU node).
 
-Settings come from the worker's `KTREC_*` environment (`jobs.settings`).
+Settings come from the worker's `KTREC_*` environment (`jobs.core.settings`).
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def _fail_on_invalid(call):
     """A validation failure is final: fail the task without retries, so nothing downstream runs."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from jobs.validate import ValidationFailed
+    from jobs.validate.gate import ValidationFailed
 
     try:
         return call()
@@ -138,8 +138,8 @@ def ktrec_nightly():
     def ingest(params: dict | None = None, **context) -> dict:
         from pathlib import Path
 
-        from jobs.ingest import run
-        from jobs.settings import get_settings
+        from jobs.core.settings import get_settings
+        from jobs.ingest.batch import run
 
         settings = get_settings()
         source = Path(params["dataset"]) if params["dataset"] else settings.dataset
@@ -148,8 +148,8 @@ def ktrec_nightly():
 
     @task(execution_timeout=timedelta(minutes=20))
     def validate(ingested: dict) -> dict:
-        from jobs.settings import get_settings
-        from jobs.validate import run
+        from jobs.core.settings import get_settings
+        from jobs.validate.gate import run
 
         summary = _fail_on_invalid(
             lambda: run(get_settings(), batch_date=date.fromisoformat(str(ingested["batch_date"])))
@@ -158,16 +158,16 @@ def ktrec_nightly():
 
     @task(execution_timeout=timedelta(minutes=30))
     def split(validated: dict, params: dict | None = None) -> dict:
-        from jobs.settings import get_settings
-        from jobs.split import run
+        from jobs.core.settings import get_settings
+        from jobs.split.table import run
 
         summary = run(get_settings(), strategy=params["split_strategy"], name="nightly")
         return {"name": "nightly", "train_end": summary["meta"]["train_end"]}
 
     @task(pool="gpu", execution_timeout=timedelta(hours=3))
     def profiles(entity: str, cut: dict, params: dict | None = None) -> dict:
-        from jobs.profiles import run
-        from jobs.settings import get_settings
+        from jobs.core.settings import get_settings
+        from jobs.profiles.generate import run
 
         as_of = datetime.fromisoformat(str(cut["train_end"]).replace("Z", "+00:00"))
         summary = run(
@@ -181,16 +181,16 @@ def ktrec_nightly():
 
     @task(execution_timeout=timedelta(minutes=20))
     def validate_profiles(profiled: dict) -> dict:
-        from jobs.settings import get_settings
-        from jobs.validate import validate_profiles as check
+        from jobs.core.settings import get_settings
+        from jobs.validate.gate import validate_profiles as check
 
         summary = _fail_on_invalid(lambda: check(get_settings(), entity=profiled["entity"]))
         return {"entity": profiled["entity"], "success": bool(summary.get("success", True))}
 
     @task(execution_timeout=timedelta(minutes=30))
     def stats(cut: dict, checked: list) -> dict:
-        from jobs.settings import get_settings
-        from jobs.stats import run
+        from jobs.core.settings import get_settings
+        from jobs.publish.stats import run
 
         as_of = datetime.fromisoformat(str(cut["train_end"]).replace("Z", "+00:00"))
         summary = run(get_settings(), as_of=as_of)
@@ -198,8 +198,8 @@ def ktrec_nightly():
 
     @task(execution_timeout=timedelta(minutes=30))
     def materialize(computed: dict, **context) -> dict:
-        from jobs.materialize import run
-        from jobs.settings import get_settings
+        from jobs.core.settings import get_settings
+        from jobs.publish.materialize import run
 
         end = datetime.combine(_run_date(context) + timedelta(days=1), datetime.min.time(), UTC)
         summary = run(get_settings(), end=end)
@@ -213,8 +213,8 @@ def ktrec_nightly():
     def train(
         model: str, variant: str, cut: dict, features: dict, params: dict | None = None, **context
     ) -> dict:
-        from jobs.nightly import train_one
-        from jobs.settings import get_settings
+        from jobs.core.settings import get_settings
+        from jobs.nightly.tasks import train_one
 
         return train_one(
             get_settings(),
@@ -227,29 +227,29 @@ def ktrec_nightly():
 
     @task(execution_timeout=timedelta(minutes=30))
     def evaluate(results: list, **context) -> list[dict]:
-        from jobs.nightly import evaluate as check_and_log
-        from jobs.settings import get_settings
+        from jobs.core.settings import get_settings
+        from jobs.nightly.tasks import evaluate as check_and_log
 
         return check_and_log(get_settings(), results=list(results), run_date=_run_date(context))
 
     @task(execution_timeout=timedelta(minutes=30))
     def gate(evaluated: dict) -> dict:
-        from jobs.nightly import gate as decide
-        from jobs.settings import get_settings
+        from jobs.core.settings import get_settings
+        from jobs.nightly.tasks import gate as decide
 
         return decide(get_settings(), evaluated=evaluated)
 
     @task(execution_timeout=timedelta(minutes=10))
     def register(gated: dict) -> dict:
-        from jobs.nightly import register as add_version
-        from jobs.settings import get_settings
+        from jobs.core.settings import get_settings
+        from jobs.nightly.tasks import register as add_version
 
         return add_version(get_settings(), gated=gated)
 
     @task(execution_timeout=timedelta(minutes=10))
     def promote(registered: dict, params: dict | None = None) -> dict:
-        from jobs.nightly import promote as move_alias
-        from jobs.settings import get_settings
+        from jobs.core.settings import get_settings
+        from jobs.nightly.tasks import promote as move_alias
 
         return move_alias(get_settings(), registered=registered, enabled=params["promote"])
 
@@ -259,8 +259,8 @@ def ktrec_nightly():
 
         if not params["cora"]:
             raise AirflowSkipException("CoRA is off for this run (param `cora`)")
-        from jobs.nightly import train_cora as run_cora
-        from jobs.settings import get_settings
+        from jobs.core.settings import get_settings
+        from jobs.nightly.tasks import train_cora as run_cora
 
         return run_cora(get_settings(), results=list(results), split=cut["name"],
                         run_date=_run_date(context), promote=params["promote"])

@@ -64,8 +64,8 @@ def ktrec_promote():
     def change_champion(params: dict | None = None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from jobs import promotion
-        from jobs.settings import get_settings
+        from jobs.core.settings import get_settings
+        from jobs.registry import gate as promotion
 
         if params["version"] and params["rollback_to"]:
             raise AirflowFailException("give a version to promote or a version to roll back to, not both")

@@ -4,7 +4,7 @@ Declarations live in ``entities.py`` → ``sources.py`` → ``views.py`` → ``s
 them for ``feast plan``/``apply`` (the others are in ``.feastignore``). The store configuration (one profile
 per
 environment: embedded DuckDB/SQLite/file, or servers Spark/Redis/Postgres) is built from settings by
-``jobs/feature_store.py``, which also renders ``$KTREC_HOME/feast/feature_store.yaml`` for the ``feast`` CLI::
+``jobs/publish/store.py``, which also renders ``$KTREC_HOME/feast/feature_store.yaml`` for the ``feast`` CLI::
 
     ktrec materialize --end 1998-04-22                                     # apply + load the online store
     feast -c features -f $KTREC_HOME/feast/feature_store.yaml plan         # review changes (CI)

@@ -1,35 +1,32 @@
-"""The one module ``feast plan`` / ``feast apply`` parse: every object of the repository, in dependency order.
+"""The one module ``feast plan`` / ``feast apply`` parse (the others are in ``.feastignore``).
 
-Feast imports each parsed file as a top-level module (``entities``, ``views``, ...) while the definitions
-import each other as ``features.*``; parsing both would register every object twice. So ``.feastignore``
-hides the per-kind files and this module gathers them; ``jobs.feature_store`` applies the same list.
+Feast imports each parsed file as a top-level module while the definitions import each other as
+``features.*``; parsing both would register every object twice. The lake comes from the environment:
+``KTREC_FEAST_LAKE`` (default ``$KTREC_HOME/lake``, ``KTREC_HOME`` defaulting to ``./.ktrec``), and the offline
+store kind from ``KTREC_FEAST_OFFLINE_STORE`` (default: the ``offline_store.type`` of the rendered
+``$KTREC_HOME/feast/feature_store.yaml``, else ``duckdb``). Jobs never import this module.
 """
 
 from __future__ import annotations
 
-from features.entities import item, user
-from features.services import kt_training, kt_training_v1, online_ranking, online_ranking_v1
-from features.sources import (
-    item_profiles_source,
-    item_stats_source,
-    user_profiles_source,
-    user_stats_source,
-)
-from features.views import item_profile, item_stats, user_profile, user_stats
+import os
+from pathlib import Path
 
-OBJECTS = [
-    user,
-    item,
-    user_profiles_source,
-    item_profiles_source,
-    user_stats_source,
-    item_stats_source,
-    user_profile,
-    item_profile,
-    user_stats,
-    item_stats,
-    kt_training_v1,
-    kt_training,
-    online_ranking_v1,
-    online_ranking,
-]
+import yaml
+
+from features.definitions import definitions
+
+_HOME = Path(os.environ.get("KTREC_HOME", ".ktrec")).resolve()
+_RENDERED = _HOME / "feast" / "feature_store.yaml"
+
+
+def _offline_store() -> str:
+    if "KTREC_FEAST_OFFLINE_STORE" in os.environ:
+        return os.environ["KTREC_FEAST_OFFLINE_STORE"]
+    config = yaml.safe_load(_RENDERED.read_text()) if _RENDERED.is_file() else {}
+    return (config.get("offline_store") or {}).get("type", "duckdb")
+
+
+OBJECTS = definitions(Path(os.environ.get("KTREC_FEAST_LAKE", _HOME / "lake")), _offline_store())
+# Feast collects the module's attributes: one name per object.
+globals().update({f"_{type(obj).__name__.lower()}_{obj.name}": obj for obj in OBJECTS})

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 import torch
 
 from models.cf.base import Batch, TrainData
+from models.sequences import flatten, gather, pad_histories  # noqa: F401 (pad_histories re-exported)
 
 BATCH_KINDS = ("pairwise", "user_rows", "sequence")
 _REJECTION_ROUNDS = 30
@@ -53,12 +54,12 @@ def iter_batches(
                 {"user": users[chunk], "pos_item": items[chunk]}, sampler, n_negatives, rng
             )
         return
-    flat, starts = _flatten(data.sequences)
+    flat, starts = flatten(data.sequences)
     owner, begins, ends = _windows(starts, max_len)
     for chunk in _chunks(rng.permutation(len(owner)), batch_size):
         users, b, e = owner[chunk], begins[chunk], ends[chunk]
-        history, lengths = _gather(flat, b, e - 1, max_len)
-        target = _gather(flat, b + 1, e, max_len)[0] - 1
+        history, lengths = gather(flat, b, e - 1, max_len)
+        target = gather(flat, b + 1, e, max_len)[0] - 1
         negatives = sampler.sample(np.repeat(users, max_len), n_negatives, rng).reshape(len(users), max_len, -1)
         batch = {"user": users, "history": history, "history_len": lengths, "target": target,
                  "pos_item": flat[e - 1], "neg_item": negatives[..., 0] if n_negatives == 1 else negatives}
@@ -74,14 +75,6 @@ def _windows(starts: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray, 
     rank = np.arange(len(owner)) - np.repeat(np.cumsum(per_user) - per_user, per_user)
     ends = starts[owner + 1] - rank * max_len
     return owner, np.maximum(starts[owner], ends - max_len - 1), ends
-
-
-def pad_histories(sequences: list[np.ndarray], users: np.ndarray, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The last ``max_len`` items of each user's sequence: history [B, L] (item + 1, 0 = pad), lengths [B]."""
-    users = np.asarray(users, dtype=np.int64)
-    flat, starts = _flatten([sequences[u] for u in users])
-    history, lengths = _gather(flat, starts[:-1], starts[1:], max_len)
-    return torch.from_numpy(history), torch.from_numpy(lengths)
 
 
 _DENSE_LOOKUP_MAX = 64_000_000  # user x item cells up to which membership uses a dense bitmap (64 MB)
@@ -135,18 +128,3 @@ def _with_negatives(batch: dict[str, np.ndarray], sampler: NegativeSampler, n: i
 def _chunks(values: np.ndarray, size: int) -> Iterator[np.ndarray]:
     for start in range(0, len(values), size):
         yield values[start:start + size]
-
-
-def _flatten(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(lengths)])
-    flat = np.concatenate(sequences).astype(np.int64) if len(sequences) and starts[-1] else np.zeros(0, np.int64)
-    return flat, starts
-
-
-def _gather(flat: np.ndarray, starts: np.ndarray, ends: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """History windows flat[max(start, end - L):end], right-aligned, as item + 1 with 0 padding."""
-    positions = ends[:, None] - max_len + np.arange(max_len)[None, :]
-    valid = positions >= starts[:, None]
-    values = flat[np.clip(positions, 0, max(len(flat) - 1, 0))] + 1 if len(flat) else np.zeros_like(positions)
-    return np.where(valid, values, 0).astype(np.int64), np.minimum(ends - starts, max_len).astype(np.int64)

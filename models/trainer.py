@@ -29,7 +29,17 @@ from models.data import SplitData, iter_batches
 from models.kt import KnowledgeTransfer, ProfileTargets, layer_width, reduce_profiles, standardize_profiles
 from models.metrics import EvalResult, evaluate
 from models.scenario import (
-    Eval, Freeze, InitModel, ReduceDim, RemoveKT, Save, Scenario, SetKT, Train, Unfreeze, check_model,
+    Eval,
+    Freeze,
+    InitModel,
+    ReduceDim,
+    RemoveKT,
+    Save,
+    Scenario,
+    SetKT,
+    Train,
+    Unfreeze,
+    check_model,
 )
 
 log = logging.getLogger(__name__)

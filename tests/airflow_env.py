@@ -6,7 +6,7 @@ with :func:`airflow_env` (an AIRFLOW_HOME in tmp) after :func:`setup_airflow` (m
 
 from __future__ import annotations
 
-from jobs.demo import VENV_BIN, airflow_env, setup_airflow  # noqa: F401 - re-exported for the tests
-from jobs.settings import REPO_ROOT
+from jobs.core.settings import REPO_ROOT
+from jobs.nightly.demo import VENV_BIN, airflow_env, setup_airflow  # noqa: F401 - re-exported for the tests
 
 DAGS = REPO_ROOT / "dags"

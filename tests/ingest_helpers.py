@@ -6,7 +6,8 @@ import os
 from datetime import date
 from pathlib import Path
 
-from jobs import ingest, lake
+from jobs.core import lake
+from jobs.ingest import batch as ingest
 
 DAY = date(2024, 3, 1)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -113,14 +115,14 @@ def write_toy_split(settings, name: str = "toy", n_users: int = 30, n_items: int
     """A tiny split table in the lake (SPLIT_COLUMNS + meta.json): each user's last two events are
     valid and test. Returns the table path."""
     import json
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     import pandas as pd
 
-    from jobs.lake import publish, split_table, staging_dir
+    from jobs.core.lake import publish, split_table, staging_dir
 
     data = toy_train(n_users, n_items, per_user)
-    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
     rows = []
     for u, seq in enumerate(data.sequences):
         for pos, item in enumerate(seq):
@@ -141,18 +143,18 @@ def write_toy_split(settings, name: str = "toy", n_users: int = 30, n_items: int
 
 def write_toy_profiles(settings, *, entity: str, rows: list[tuple[str, list[float], str, str]]):
     """A profile table (PROFILE_COLUMNS) from (entity_id, embedding, generator, event_timestamp ISO) rows."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import pandas as pd
 
-    from jobs.lake import ITEM_PROFILES, USER_PROFILES, publish, staging_dir
+    from jobs.core.lake import ITEM_PROFILES, USER_PROFILES, publish, staging_dir
 
     name = USER_PROFILES if entity == "user" else ITEM_PROFILES
     frame = pd.DataFrame({
         "entity_id": [r[0] for r in rows], "profile_text": [f"profile of {r[0]}" for r in rows],
         "embedding": [list(map(float, r[1])) for r in rows], "source_hash": ["h"] * len(rows),
         "generator": [r[2] for r in rows], "event_timestamp": pd.to_datetime([r[3] for r in rows], utc=True),
-        "created_timestamp": [datetime(2025, 1, 1, tzinfo=timezone.utc)] * len(rows),
+        "created_timestamp": [datetime(2025, 1, 1, tzinfo=UTC)] * len(rows),
     })
     for col in ("event_timestamp", "created_timestamp"):
         frame[col] = frame[col].astype("datetime64[us, UTC]")

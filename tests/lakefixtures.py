@@ -2,7 +2,7 @@
 
 Tests of the jobs downstream of ingest (validate, split, profiles, stats) use this to set up a lake in
 their tmp KTREC_HOME without going through an input adapter: each table is written with
-``df.write.parquet`` into ``jobs.lake.staging_dir`` and then published; interactions are partitioned by
+``df.write.parquet`` into ``jobs.core.lake.staging_dir`` and then published; interactions are partitioned by
 ``event_date``; an ingest manifest is written for the batch.
 """
 
@@ -15,8 +15,9 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from jobs import ingest_write, lake
-from jobs.settings import Settings
+from jobs.core import lake
+from jobs.core.settings import Settings
+from jobs.ingest import write as ingest_write
 
 # (user_id, item_id, rating, event_ts); rating may be None.
 Event = tuple[str, str, float | None, datetime]
@@ -53,19 +54,18 @@ def append_profiles(
     generator: str = "template:none:v1",
 ) -> None:
     """Append ``(entity_id, profile_text, embedding, as_of)`` rows as a new version of ``profiles_<entity>``
-    through the profiles job's own writer (jobs/profile_table.py), so Feast reads exactly its layout."""
+    through the profiles job's own writer (jobs/profiles/table.py), so Feast reads exactly its layout."""
     import uuid
 
     import pyarrow as pa
 
-    from jobs import profile_table
-
+    from jobs.profiles import table as profile_table
     table = pa.table({
         "entity_id": [r[0] for r in rows], "profile_text": [r[1] for r in rows],
         "embedding": [list(r[2]) for r in rows], "source_hash": [uuid.uuid4().hex for _ in rows],
         "generator": [generator] * len(rows), "event_timestamp": [lake.as_utc(r[3]) for r in rows],
         "created_timestamp": [lake.as_utc(r[3]) for r in rows],
-    }, schema=profile_table.PROFILE_SCHEMA)
+    }, schema=lake.PROFILE_SCHEMA)
     profile_table.write_version(settings, entity=entity, rows=table)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from jobs.settings import DEFAULT_DATASET
+from jobs.core.settings import DEFAULT_DATASET
 
 
 def ml100k_slice(dest: Path, *, users: int = 60, corrupt: bool = False) -> Path:

@@ -1,5 +1,5 @@
 """Builds small lake tables (interactions, items, users) with pyarrow for the profile tests, following
-jobs/lake.py's columns and publishing through staging_dir → write → publish like the ingest job."""
+jobs/core/lake.py's columns and publishing through staging_dir → write → publish like the ingest job."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs import lake
-from jobs.settings import Settings
+from jobs.core import lake
+from jobs.core.settings import Settings
 
 TS = pa.timestamp("us", tz="UTC")
 

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from jobs import lake
+from jobs.core import lake
 from models.cf.base import Recommender, TrainData
 
 N_USERS, N_ITEMS = 24, 20
@@ -93,7 +93,7 @@ def fit(data: TrainData, *, steps: int, seed: int = 0) -> tuple[TinyMF, list[dic
 
 def honest_ndcg(model: TinyMF, data: TrainData, frame: pd.DataFrame) -> float:
     """Independent full-ranking NDCG@10 (train + valid items masked) of ``model`` on the split's test rows."""
-    from jobs.offline_eval import ndcg_at_k
+    from jobs.registry.offline_eval import ndcg_at_k
 
     test = frame[frame["split"] == "test"]
     known = frame[frame["split"] != "test"]  # test ranks against everything but train + valid

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 from airflow_env import VENV_BIN
 
-from jobs.settings import REPO_ROOT
+from jobs.core.settings import REPO_ROOT
 
 PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 

@@ -1,4 +1,4 @@
-"""CoRA's prompt dataset (jobs/cora_data.py) on a small inline lake, checked against plain-Python truth:
+"""CoRA's prompt dataset (jobs/cora/data.py) on a small inline lake, checked against plain-Python truth:
 labels by threshold, time-ordered splits, warm/cold flags, and histories only from before the target."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-
 from cora_tiny import write_tiny_lake
 
-from jobs import cora_data, lake
-from jobs.spark import read_table
+from jobs.cora import data as cora_data
+from jobs.core import lake
+from jobs.core.spark import read_table
 from models.cora.prompt import render
 
 T0 = datetime(2020, 1, 1)

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from cora_tiny import tiny_llm_folder, write_tiny_lake
 
-from jobs import cora_data, cora_train
+from jobs.cora import data as cora_data
+from jobs.cora import train as cora_train
 
 T0 = datetime(2021, 3, 1)
 TITLES = {f"i{k}": f"Film {k}" for k in range(16)}
@@ -44,7 +45,7 @@ def test_train_cora_runs_all_systems_and_saves_a_reloadable_adapter(lake_with_pr
     from typer.testing import CliRunner
 
     from jobs.cli import app
-    from jobs.cora_score import load_adapter
+    from jobs.cora.score import load_adapter
     from models.cora.io import read_adapter
 
     settings, llm = lake_with_prompts
@@ -126,7 +127,7 @@ def test_cora_on_smollm2_starts_as_the_llm_and_trains_only_the_generator(smollm2
 
 
 def test_cora_gate_needs_every_baseline_and_the_champion_beaten():
-    from jobs.cora_registry import decide
+    from jobs.cora.register import decide
 
     run = {"cora_all_auc": 0.70, "zero_shot_all_auc": 0.50, "lora_all_auc": 0.65, "cf_all_auc": 0.60}
     assert decide(run, champion_auc=None, margin=0.0) == (True, "beats every baseline; no champion yet")
@@ -141,7 +142,7 @@ def test_cora_gate_needs_every_baseline_and_the_champion_beaten():
 def test_cora_run_is_registered_gated_and_idempotent(lake_with_prompts, tmp_path):
     from mlflow import MlflowClient
 
-    from jobs.cora_registry import REGISTERED, decide, flat_metrics, register_cora
+    from jobs.cora.register import REGISTERED, decide, flat_metrics, register_cora
 
     settings, llm = lake_with_prompts
     summary = cora_train.run(settings, data="tiny", llm=str(llm), max_train=32, max_test=None, epochs=1,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobs.lake import SPLIT_COLUMNS
+from jobs.core.lake import SPLIT_COLUMNS
 from models.batches import NegativeSampler, iter_batches, pad_histories
 from models.data import load_split
 
@@ -127,3 +127,10 @@ def test_user_rows_and_bad_kind(tmp_path):
     assert sorted(users.tolist()) == list(range(train.n_users))
     with pytest.raises(ValueError, match="pairwise"):
         next(iter_batches(train, kind="triplets", batch_size=8))
+
+
+def test_the_loader_reads_only_columns_the_split_contract_has():
+    from jobs.core.lake import SPLIT_COLUMNS
+    from models.data import READ_COLUMNS
+
+    assert set(READ_COLUMNS) <= set(SPLIT_COLUMNS)

@@ -25,9 +25,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from jobs import feature_reads, lake, materialize, stats
-from jobs.feature_store import config_dict, get_store, render_yaml
-from jobs.settings import REPO_ROOT, Settings, get_settings
+from jobs.core import lake
+from jobs.core.settings import REPO_ROOT, Settings, get_settings
+from jobs.publish import materialize, stats
+from jobs.publish import reads as feature_reads
+from jobs.publish.store import config_dict, get_store, render_yaml
 from tests.lakefixtures import append_profiles, write_interactions
 
 pytestmark = pytest.mark.filterwarnings("ignore:The spark .* experimental:RuntimeWarning")

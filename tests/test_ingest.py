@@ -4,15 +4,15 @@ quarantine of every bad-row kind, missing columns, empty batches."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+from conftest import AMAZON, ML100K
 from ingest_helpers import DAY, partition_inodes, rows, run, table, write
 
-from conftest import AMAZON, ML100K
-from jobs import lake
-from jobs.ingest_text import MissingColumnsError
-from jobs.ingest_write import manifest_path
+from jobs.core import lake
+from jobs.ingest.text import MissingColumnsError
+from jobs.ingest.write import manifest_path
 
 T0 = 1709028000  # 2024-02-27T10:00:00Z
 DAY_S = 86400
@@ -20,7 +20,7 @@ HEADER = "user_id,item_id,rating,timestamp\n"
 
 
 def utc(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
 
 
 def test_ml100k_full(spark, settings):

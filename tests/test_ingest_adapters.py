@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from ingest_helpers import rows, run, table, write
 
-from jobs import lake
-from jobs.adapters import detect
-from jobs.ingest_text import MissingColumnsError
+from jobs.core import lake
+from jobs.ingest.detect import detect
+from jobs.ingest.text import MissingColumnsError
 
 T0 = 1709028000  # 2024-02-27T10:00:00Z
 EPOCH = datetime(2000, 1, 1)  # settings.ingest.synthetic_epoch

@@ -22,9 +22,9 @@ import pytest
 from ingest_helpers import rows, run, write
 from typer.testing import CliRunner
 
-from jobs import lake
 from jobs.cli import app
-from jobs.datasets import DownloadError, download
+from jobs.core import lake
+from jobs.ingest.datasets import DownloadError, download
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = 1709028000

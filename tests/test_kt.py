@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from kt_toys import ToyGraph, ToyMF, toy_profiles, toy_train
+
 from models.kt import KnowledgeTransfer, ProfileTargets, align_profiles, layer_width, probe_output, reduce_profiles
 
 N_USERS, N_ITEMS = 30, 40

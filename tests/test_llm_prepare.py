@@ -22,12 +22,12 @@ def test_prepare_is_idempotent_and_cli(settings, smollm2_dir):
 
     from jobs.cli import app
 
-    dest = model_path(settings, "smollm2")
+    dest = model_path(settings.models_dir, "smollm2")
     dest.parent.mkdir(parents=True)
     dest.symlink_to(smollm2_dir, target_is_directory=True)  # as if prepared before
     weights = smollm2_dir / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
-    assert prepare(settings, "smollm2") == dest and weights.stat().st_mtime_ns == stamp
+    assert prepare(settings.models_dir, "smollm2") == dest and weights.stat().st_mtime_ns == stamp
     result = CliRunner().invoke(app, ["models", "prepare", "smollm2", "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout.splitlines()[-1])["path"] == str(dest)
     assert CliRunner().invoke(app, ["models", "prepare", "llama-70b"]).exit_code == 2

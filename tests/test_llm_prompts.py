@@ -119,10 +119,9 @@ def test_truncated_output_is_retried_with_twice_the_allowance():
 
 
 def test_encoder_embeds_offline_and_pca_reduces():
-    from jobs.settings import Settings
     from models.embed import apply_pca, encoder_for, fit_pca
 
-    encoder = encoder_for(Settings())
+    encoder = encoder_for()
     vectors = encoder.encode(
         [
             "a funny animated film about toys",

@@ -53,7 +53,7 @@ def pipeline(tmp_path_factory):
         assert out.returncode == 0, out.stderr[-4000:]
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    from jobs.settings import Settings
+    from jobs.core.settings import Settings
 
     return run, Settings(home=root / "ktrec", profile="local"), root
 
@@ -71,8 +71,7 @@ def _conf(dataset: Path) -> dict:
 
 
 def _registry_state(settings) -> dict:
-    from jobs import registry
-
+    from jobs.registry import tracking as registry
     client = registry.client(settings)
     runs = client.search_runs([registry.experiment_id(settings, client)])
     versions = client.search_model_versions("name = 'ktrec-bpr'")
@@ -84,8 +83,7 @@ def _registry_state(settings) -> dict:
 
 
 def _lake_versions(settings) -> dict:
-    from jobs import lake
-
+    from jobs.core import lake
     names = [lake.INTERACTIONS, lake.split_table("nightly"), lake.USER_PROFILES, lake.ITEM_PROFILES]
     return {n: str(lake.current_version(settings, n)) for n in names}
 
@@ -107,14 +105,14 @@ def test_nightly_end_to_end_rerun_and_bad_batch(pipeline, tmp_path):
     state = _registry_state(settings)
     assert len(state["runs"]) == 2 and state["versions"] == ["1"]
     gate = state["tags"]["1"]["ktrec.gate"]
-    from jobs.promotion import champion
+    from jobs.registry.gate import champion
 
     assert (champion(settings, model="bpr") == "1") == (gate == "passed")
     lake_after_first, features_after_first = _lake_versions(settings), _feature_files(settings)
 
     # The same logical date again: same runs, same version, no duplicated interactions.
-    from jobs.lake import INTERACTIONS, table_path
-    from jobs.spark import get_spark
+    from jobs.core.lake import INTERACTIONS, table_path
+    from jobs.core.spark import get_spark
 
     count = lambda: get_spark(settings).read.parquet(str(table_path(settings, INTERACTIONS))).count()  # noqa: E731
     rows_first = count()

@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from profile_lake import AS_OF, utc
 
-from jobs import lake, profile_table
-from jobs import profiles as job
+from jobs.core import lake
+from jobs.profiles import generate as job
+from jobs.profiles import table as profile_table
 from models.llm.base import Generation
 from models.llm.template_backend import TemplateBackend
 

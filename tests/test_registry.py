@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from registry_helpers import fit, honest_ndcg, train_data, write_run, write_split
 
-from jobs import promotion, registry
+from jobs.registry import gate as promotion
+from jobs.registry import tracking as registry
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +180,7 @@ def test_champion_rescored_on_new_split(settings, trained):
     run2 = registry.log_training_run(settings, summary=kt, run_key="s2/bpr/kt", model=model, train_data=data)
     registry.register_version(settings, run=run2, baseline_run_id=base2["run_id"])
     decision = promotion.gate(settings, model="bpr")
-    from jobs.offline_eval import ndcg_on_split
+    from jobs.registry.offline_eval import ndcg_on_split
 
     rescored = ndcg_on_split(settings, model_uri="models:/ktrec-bpr/1", split="loo")
     assert decision.champion_ndcg == pytest.approx(rescored)
@@ -188,11 +189,11 @@ def test_champion_rescored_on_new_split(settings, trained):
 
 def test_cli_register_and_promote(settings, trained):
     """The CLI path reads the trainer's own run folders (needs the zoo and the trainer)."""
-    train = pytest.importorskip("jobs.train")
+    train = pytest.importorskip("jobs.train.scenario_run")
     from typer.testing import CliRunner
 
     from jobs.cli import app
-    from jobs.settings import REPO_ROOT
+    from jobs.core.settings import REPO_ROOT
 
     scenario = REPO_ROOT / "conf" / "bpr" / "baseline.yaml"
     dirs = [

@@ -6,11 +6,19 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from kt_toys import TOY_MODELS, ToyGraph, ToyMF, toy_train
+
 from models.kt import layer_width
 from models.scenario import (
-    Freeze, InitModel, RemoveKT, ScenarioError, SetKT, Train, check_model, load_scenario, parse_scenario,
+    Freeze,
+    InitModel,
+    RemoveKT,
+    ScenarioError,
+    SetKT,
+    Train,
+    check_model,
+    load_scenario,
+    parse_scenario,
 )
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -111,8 +119,9 @@ def test_a_valid_scenario_passes_the_model_checks():
 
 @pytest.fixture(scope="module")
 def toy_split(tmp_path_factory):
-    from jobs.settings import Settings
     from kt_toys import write_toy_split
+
+    from jobs.core.settings import Settings
     from models.data import load_split
 
     return load_split(write_toy_split(Settings(home=tmp_path_factory.mktemp("home"))))
@@ -121,6 +130,7 @@ def toy_split(tmp_path_factory):
 @pytest.mark.parametrize("path", sorted(CONF.glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_conf_scenario_passes_all_checks_on_its_model(path, toy_split):
     from kt_toys import toy_profiles
+
     from models.cf import MODELS
     from models.trainer import Trainer
 

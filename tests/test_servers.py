@@ -20,8 +20,9 @@ from servers import (
     trigger_and_wait,
 )
 
-from jobs import promotion, registry
-from jobs.settings import REPO_ROOT, Settings
+from jobs.core.settings import REPO_ROOT, Settings
+from jobs.registry import gate as promotion
+from jobs.registry import tracking as registry
 
 pytestmark = pytest.mark.servers
 ARTIFACTS = REPO_ROOT / "test-artifacts"

@@ -9,9 +9,9 @@ from datetime import UTC, timedelta
 import pytest
 from typer.testing import CliRunner
 
-from jobs import lake
-from jobs.split import read_meta, read_split, run
-from jobs.splitting import k_core
+from jobs.core import lake
+from jobs.split.strategies import k_core
+from jobs.split.table import read_meta, read_split, run
 from tests.lakefixtures import T0, build_lake, synthetic_events
 
 SHORT_USER = "short"  # only two interactions: must stay entirely in train under loo
@@ -146,11 +146,12 @@ def test_cli_split_prints_stats_and_rejects_bad_input(spark, lake_settings):
 
 @pytest.mark.slow
 def test_ml100k_through_real_ingest_validate_and_split(spark, settings):
-    """Integration: ml-100k ingested by jobs.ingest passes the GE gate, then splits leave-last-out."""
+    """Integration: ml-100k ingested by jobs.ingest.batch passes the GE gate, then splits leave-last-out."""
     from datetime import date
 
-    from jobs import ingest, validate
-    from jobs.settings import DEFAULT_DATASET
+    from jobs.core.settings import DEFAULT_DATASET
+    from jobs.ingest import batch as ingest
+    from jobs.validate import gate as validate
 
     day = date(2024, 3, 1)
     assert ingest.run(settings, source=DEFAULT_DATASET, batch_date=day, spark=spark)["rows_valid"] == 100_000

@@ -1,4 +1,4 @@
-"""jobs/stats.py on a real local Spark: the pure transform, history across as-of times, idempotent reruns."""
+"""jobs/publish/stats.py on a real local Spark: the pure transform, history across as-of times, idempotent reruns."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.testing.utils import assertDataFrameEqual
 
-from jobs import lake, stats
+from jobs.core import lake
+from jobs.publish import stats
 from tests.lakefixtures import write_interactions
 
 DAY1, DAY2, DAY3 = (datetime(2024, 1, d, 12, tzinfo=UTC) for d in (1, 2, 3))

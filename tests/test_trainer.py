@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from kt_toys import TOY_MODELS, toy_profiles, write_toy_profiles, write_toy_split
+
 from models.data import load_split
 from models.scenario import ScenarioError, parse_scenario
 from models.trainer import Trainer, evaluate_split
@@ -95,7 +95,8 @@ def test_train_job_writes_metrics_model_and_scenario_that_reload(settings, tmp_p
     import pandas as pd
     import yaml
 
-    from jobs.train import load_model, run
+    from jobs.train.run_folder import load_model
+    from jobs.train.scenario_run import run
 
     write_toy_split(settings)
     # Before train_end (2024-01-01 + < 240 h): used. After it: a future version that must be ignored.
@@ -131,7 +132,7 @@ def test_feast_and_lake_profile_reads_agree_point_in_time(settings):
 
     import numpy as np
 
-    from jobs.train_profiles import read_profiles
+    from jobs.train.profile_targets import read_profiles
 
     rows = _toy_profile_rows(6, "template:none:v1", "2024-01-01T00:00:00Z")
     rows += [(f"u{i}", [float(i)] * 16, "vllm:smollm2:v1", "2024-02-01T00:00:00Z") for i in range(3)]
@@ -157,7 +158,7 @@ def test_feast_and_lake_profile_reads_agree_point_in_time(settings):
 def test_train_job_errors_are_clear(settings, tmp_path):
     import yaml
 
-    from jobs.train import run
+    from jobs.train.scenario_run import run
 
     path = tmp_path / "kt.yaml"
     path.write_text(yaml.safe_dump(KT_SCENARIO))
@@ -178,7 +179,7 @@ def test_ktrec_train_cli_end_to_end(settings, tmp_path):
     from typer.testing import CliRunner
 
     from jobs.cli import app
-    from jobs.train import load_model
+    from jobs.train.run_folder import load_model
 
     write_toy_split(settings)
     emb = toy_profiles(40).embeddings.tolist()

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from typer.testing import CliRunner
 
-from jobs import lake
-from jobs.validate import ValidationFailed, run
+from jobs.core import lake
+from jobs.validate.gate import ValidationFailed, run
 from tests.lakefixtures import BATCH_DATE, build_lake, synthetic_events, write_manifest, write_table
 
 
@@ -147,7 +147,7 @@ BAD_PROFILES = {
 
 def test_profiles_pass_and_cli_reports(spark, settings):
     from jobs.cli import app
-    from jobs.validate import validate_profiles
+    from jobs.validate.gate import validate_profiles
 
     write_table(spark, settings, name=lake.USER_PROFILES, ddl=lake.PROFILES_SCHEMA, rows=_profiles())
     summary = validate_profiles(settings, entity="user")
@@ -160,7 +160,7 @@ def test_profiles_pass_and_cli_reports(spark, settings):
 
 @pytest.mark.parametrize("kind", list(BAD_PROFILES))
 def test_bad_profiles_fail_naming_the_expectation(spark, settings, kind):
-    from jobs.validate import validate_profiles
+    from jobs.validate.gate import validate_profiles
 
     breakage, expected = BAD_PROFILES[kind]
     write_table(spark, settings, name=lake.ITEM_PROFILES, ddl=lake.PROFILES_SCHEMA,

@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.cf.base import Batch, Recommender, TrainData, make_config, require_positive, require_range
+from models.sequences import pad_histories
 
 
 @dataclass
@@ -66,8 +67,6 @@ class SimpleX(Recommender):
     def setup(self, data: TrainData) -> None:
         if data.train.shape != (self.n_users, self.n_items):
             raise ValueError(f"train matrix {data.train.shape} does not match the model ({self.n_users}, {self.n_items})")
-        from models.batches import pad_histories  # here: models.batches imports this package
-
         sequences = data.sequences or [row.indices.astype(np.int64) for row in data.train]
         self.history, self.history_len = pad_histories(sequences, np.arange(self.n_users), self.config.history_len)
 

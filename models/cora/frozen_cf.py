@@ -102,7 +102,7 @@ def embeddings_of(model: nn.Module, data=None) -> tuple[torch.Tensor, torch.Tens
 
 
 def _sequence_users(model: nn.Module, data, chunk: int = 256) -> torch.Tensor:
-    from models.batches import pad_histories
+    from models.sequences import pad_histories
 
     if data is None or not data.sequences:
         raise ValueError("a sequential CF model needs the training sequences to encode its users")

@@ -9,9 +9,6 @@ crash never leaves a half-written adapter.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,22 +23,16 @@ from models.cora.train import Examples, predict
 
 def save_adapter(folder: Path, *, cora: CoRA, cf: FrozenCF, llm_path: Path, max_length: int,
                  extra: dict | None = None) -> Path:
+    """Write the adapter into ``folder`` (created); callers stage it for atomicity (jobs.cora.train)."""
     folder = Path(folder)
-    staged = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
-    staged.mkdir(parents=True)
-    try:
-        config = {
-            "cora": cora.config.to_dict(), "cf_dim": cf.dim, "llm": str(llm_path), "yes_id": cora.yes_id,
-            "no_id": cora.no_id, "max_length": max_length, "cf_source": cf.source, **(extra or {}),
-        }
-        (staged / "config.json").write_text(json.dumps(config, indent=2, default=str))
-        torch.save(cora.generator.state_dict(), staged / "generator.pt")
-        cf.save(staged / "cf.pt")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staged, folder)
-    finally:
-        shutil.rmtree(staged, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {
+        "cora": cora.config.to_dict(), "cf_dim": cf.dim, "llm": str(llm_path), "yes_id": cora.yes_id,
+        "no_id": cora.no_id, "max_length": max_length, "cf_source": cf.source, **(extra or {}),
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2, default=str))
+    torch.save(cora.generator.state_dict(), folder / "generator.pt")
+    cf.save(folder / "cf.pt")
     return folder
 
 

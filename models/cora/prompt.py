@@ -1,6 +1,6 @@
 """The Yes/No prompt: its text template, and its tokenisation for a given LLM folder.
 
-The template's pieces are constants so the Spark job (jobs/cora_data.py, with ``concat``) and the
+The template's pieces are constants so the Spark job (jobs/cora/data.py, with ``concat``) and the
 scorer for new pairs (:func:`render`) produce the same text. No collaborative tokens go into the prompt:
 CoRA's collaborative signal travels only through the weight updates.
 """

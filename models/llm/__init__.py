@@ -1,36 +1,29 @@
 """Profile generator backends behind one interface (see :mod:`models.llm.base`).
 
-``get_backend(settings, name)`` builds ``template``, ``transformers``, ``vllm`` or ``openai`` from
-settings, importing the heavy libraries only for the backend asked for. The local backends default to
-the prepared SmolLM2 folder (``ktrec models prepare smollm2``), which is prepared on first use.
+``get_backend(name, model_path=..., options=...)`` builds ``template``, ``transformers``, ``vllm`` or
+``openai`` from plain values (the jobs pass their LLM settings as ``options``), importing the heavy
+libraries only for the backend asked for. The local backends need a Hugging Face model folder.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from jobs.settings import Settings
 from models.llm.base import Backend, Generation, Prompt
 
 BACKENDS = ("template", "transformers", "vllm", "openai")
-__all__ = ["BACKENDS", "Backend", "Generation", "Prompt", "get_backend", "local_model_path"]
+__all__ = ["BACKENDS", "Backend", "Generation", "Prompt", "get_backend"]
 
 
-def local_model_path(settings: Settings) -> Path:
-    """settings.llm.model, or the prepared SmolLM2 folder (prepared now if missing: offline, idempotent)."""
-    if settings.llm.model:
-        path = Path(settings.llm.model)
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"llm.model={path} is not a Hugging Face model folder (no config.json)")
-        return path
-    from models.llm.prepare import prepare
-
-    return prepare(settings, "smollm2")
-
-
-def get_backend(settings: Settings, name: str | None = None) -> Backend:
-    name = name or settings.llm.backend
-    llm = settings.llm
+def get_backend(
+    name: str, *, model_path: Path | None = None, seed: int = 0, options: Mapping[str, Any] | None = None
+) -> Backend:
+    """The backend ``name``; ``options`` holds its settings by name (``max_new_tokens``, ``batch_size``...)."""
+    llm = _Options(options or {})
+    if name in ("transformers", "vllm") and (model_path is None or not (Path(model_path) / "config.json").is_file()):
+        raise FileNotFoundError(f"the {name} backend needs a Hugging Face model folder; {model_path} has no config.json")
     if name == "template":
         from models.llm.template_backend import TemplateBackend
 
@@ -39,7 +32,7 @@ def get_backend(settings: Settings, name: str | None = None) -> Backend:
         from models.llm.hf_backend import HFBackend
 
         return HFBackend(
-            model_path=local_model_path(settings),
+            model_path=Path(model_path),
             max_new_tokens=llm.max_new_tokens,
             batch_size=llm.batch_size,
             max_model_len=llm.max_model_len,
@@ -48,7 +41,7 @@ def get_backend(settings: Settings, name: str | None = None) -> Backend:
         from models.llm.vllm_backend import VLLMBackend
 
         return VLLMBackend(
-            model_path=local_model_path(settings),
+            model_path=Path(model_path),
             max_new_tokens=llm.max_new_tokens,
             max_model_len=llm.max_model_len,
             max_num_seqs=llm.max_num_seqs,
@@ -56,7 +49,7 @@ def get_backend(settings: Settings, name: str | None = None) -> Backend:
             gpu_memory_utilization=llm.gpu_memory_utilization,
             cpu_kvcache_space_gb=llm.cpu_kvcache_space_gb,
             enforce_eager=llm.enforce_eager,
-            seed=settings.seed,
+            seed=seed,
         )
     if name == "openai":
         from models.llm.openai_backend import OpenAIBackend
@@ -72,3 +65,16 @@ def get_backend(settings: Settings, name: str | None = None) -> Backend:
             chat=llm.openai_chat,
         )
     raise ValueError(f"unknown LLM backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+class _Options:
+    """Attribute access over the options mapping; a missing option is a clear error, not a silent default."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise KeyError(f"LLM backend option {name!r} not given") from None

@@ -17,8 +17,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.settings import Settings
-
 log = logging.getLogger(__name__)
 # Written last: a folder without it is an interrupted preparation and is redone.
 DONE_MARKER = ".ktrec-prepared"
@@ -36,11 +34,11 @@ MODELS = {
 }
 
 
-def model_path(settings: Settings, name: str) -> Path:
-    """Where ``prepare(settings, name)`` puts the folder (it may not exist yet)."""
+def model_path(models_dir: Path, name: str) -> Path:
+    """Where ``prepare(models_dir, name)`` puts the folder (it may not exist yet)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    return settings.models_dir / MODELS[name].folder
+    return Path(models_dir) / MODELS[name].folder
 
 
 def is_prepared(path: Path) -> bool:
@@ -83,9 +81,9 @@ def _convert(gguf: Path, dest: Path) -> None:
     tokenizer.save_pretrained(dest)
 
 
-def prepare(settings: Settings, name: str, *, force: bool = False) -> Path:
-    """Write the plain HF folder for ``name`` under ``settings.models_dir``; skip when already there."""
-    dest = model_path(settings, name)
+def prepare(models_dir: Path, name: str, *, force: bool = False) -> Path:
+    """Write the plain HF folder for ``name`` under ``models_dir``; skip when already there."""
+    dest = model_path(models_dir, name)
     if is_prepared(dest) and not force:
         log.info("%s already prepared at %s", name, dest)
         return dest

@@ -1,0 +1,50 @@
+"""Builds the SparkSession every job uses, bound to loopback and to UTC.
+
+Jobs take a ``SparkSession`` argument; only CLI entry points and tests call :func:`get_spark`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyspark.sql import DataFrame, SparkSession
+
+from jobs.core.lake import table_path
+from jobs.core.settings import Settings
+
+
+def get_spark(settings: Settings, app_name: str = "ktrec") -> SparkSession:
+    """Return the (possibly shared) session for ``settings.spark.master``."""
+    # Spark otherwise binds to the machine's other interface; all traffic stays on loopback.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(settings.spark.master)
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.memory", settings.spark.driver_memory)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(settings.spark.shuffle_partitions))
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        # Feast's DuckDB and Spark stores reject nanosecond timestamps.
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.ansi.enabled", "false")
+        .config("spark.sql.warehouse.dir", str(settings.root / "spark-warehouse"))
+    )
+    for key, value in settings.spark.conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def read_table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
+    """The current version of lake table ``name``; a clear error when it was never written.
+
+    Only ``*.parquet`` files are read: a table folder may also hold sidecars such as a split's meta.json.
+    """
+    path = table_path(settings, name)
+    if not path.exists():
+        raise FileNotFoundError(f"lake table {name!r} does not exist at {path}")
+    return spark.read.option("pathGlobFilter", "*.parquet").parquet(str(path))

@@ -1,0 +1,176 @@
+"""Ingest one batch of interaction logs into the lake (``ktrec ingest``).
+
+Read (jobs.ingest.adapters: any supported format → parsed events) → :func:`classify` (pure: one reason per bad
+row, or none) → write (jobs.ingest.write: dedupe on EVENT_KEY, merge only the ``event_date`` partitions the
+batch touches, hard-link the rest, publish each table with one atomic rename) → manifest.
+
+Two passes over the input, both in the JVM: one aggregate per file split yields row counts, the
+quarantined rows and their line numbers (:func:`chunk_stats`); one shuffle by ``event_date`` dedupes and
+writes the valid rows. Rerunning a batch rewrites the same partitions with the same rows.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from jobs.core.lake import QUARANTINE_COLUMNS
+from jobs.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Reasons, checked in this order; the first that applies is recorded.
+INVALID_UTF8, NUL_BYTE = "invalid_utf8", "nul_byte"
+MISSING_USER, MISSING_ITEM = "missing_user_id", "missing_item_id"
+NON_NUMERIC_RATING, RATING_RANGE = "non_numeric_rating", "rating_out_of_range"
+MISSING_TS, BAD_TS, FUTURE_TS, OLD_TS = "missing_timestamp", "bad_timestamp", "future_timestamp", "too_old_timestamp"
+# Numeric timestamps from 1e11 up are milliseconds (1e11 s would be the year 5138).
+MILLIS_FROM, MAX_NUMERIC_TS = 1e11, 1e14
+
+
+def _blank(col: Column) -> Column:
+    return col.isNull() | (col == "")
+
+
+def parse_timestamp(ts: Column) -> Column:
+    """Epoch seconds or milliseconds (integer or decimal) or an ISO-8601 string → UTC timestamp, else NULL."""
+    num = ts.try_cast("double")
+    sane = num.isNotNull() & ~F.isnan(num) & (F.abs(num) < MAX_NUMERIC_TS)
+    seconds = F.when(F.abs(num) >= MILLIS_FROM, num / 1000).otherwise(num)
+    return F.when(sane, F.timestamp_seconds(seconds)).when(num.isNull(), F.try_to_timestamp(ts))
+
+
+def classify(events: DataFrame, *, settings: Settings, batch_date: date) -> DataFrame:
+    """Add ``reason`` (NULL for a valid row), typed ``rating``, ``event_ts`` and ``event_date``."""
+    cfg = settings.ingest
+    raw, rating_text = F.col("_raw"), F.col("rating")
+    rating = rating_text.try_cast("double")
+    has_rating = ~_blank(rating_text)
+    event_ts = parse_timestamp(F.col("ts"))
+    future = F.lit((batch_date + timedelta(days=cfg.max_future_days + 1)).isoformat()).cast("timestamp")
+    earliest = F.lit(cfg.earliest_event).cast("timestamp")
+    reason = (
+        F.when(F.col("_skip"), F.lit(None))
+        # Spark's text reader may already have replaced broken bytes by U+FFFD.
+        .when(~F.is_valid_utf8(raw) | raw.contains("\ufffd"), F.lit(INVALID_UTF8))
+        .when(raw.contains("\x00"), F.lit(NUL_BYTE))
+        .when(F.col("_error").isNotNull(), F.col("_error"))
+        .when(_blank(F.col("user_id")), F.lit(MISSING_USER))
+        .when(_blank(F.col("item_id")), F.lit(MISSING_ITEM))
+        .when(has_rating & (rating.isNull() | F.isnan(rating)), F.lit(NON_NUMERIC_RATING))
+        .when(has_rating & ((rating < cfg.min_rating) | (rating > cfg.max_rating)), F.lit(RATING_RANGE))
+        .when(_blank(F.col("ts")), F.lit(MISSING_TS))
+        .when(event_ts.isNull(), F.lit(BAD_TS))
+        .when(event_ts >= future, F.lit(FUTURE_TS))
+        .when(event_ts < earliest, F.lit(OLD_TS))
+    )
+    return events.select(
+        "*",
+        reason.alias("reason"),
+        rating.cast("float").alias("rating_value"),
+        event_ts.alias("event_ts"),
+    ).withColumn("event_date", F.to_date("event_ts"))
+
+
+def good_rows(classified: DataFrame) -> DataFrame:
+    """Valid events in the lake's types, with ``_mid`` kept to let the latest line win duplicates."""
+    return classified.where(F.col("reason").isNull() & ~F.col("_skip")).select(
+        "user_id", "item_id", F.col("rating_value").alias("rating"), "event_ts", "ts_synthetic",
+        "event_date", "_mid",
+    )
+
+
+def chunk_stats(classified: DataFrame) -> DataFrame:
+    """One row per file split: physical lines, first ``_mid``, data rows and the split's bad rows."""
+    bad = F.when(F.col("reason").isNotNull(), F.struct("reason", "_mid", "_raw"))
+    return classified.groupBy("_file", "_block").agg(
+        F.count_if("_first").alias("lines"),
+        F.min("_mid").alias("mid0"),
+        F.count_if(~F.col("_skip")).alias("rows"),
+        F.collect_list(bad).alias("bad"),
+    )
+
+
+def quarantine_rows(stats: DataFrame, *, batch_date: date) -> DataFrame:
+    """Bad rows in QUARANTINE_COLUMNS: line number = lines in earlier splits + offset in the split + 1."""
+    earlier = Window.partitionBy("_file").orderBy("_block").rowsBetween(Window.unboundedPreceding, -1)
+    offsets = stats.select("_file", "_block", "mid0", "bad",
+                           F.coalesce(F.sum("lines").over(earlier), F.lit(0)).alias("offset"))
+    rows = offsets.select("_file", "mid0", "offset", F.explode("bad").alias("b"))
+    return rows.select(
+        F.col("b.reason").alias("reason"),
+        F.regexp_replace("_file", "^file:", "").alias("source_file"),
+        (F.col("offset") + F.col("b._mid") - F.col("mid0") + 1).alias("line_number"),
+        F.make_valid_utf8(F.col("b._raw")).alias("raw"),
+        F.lit(batch_date).alias("batch_date"),
+    ).select(*QUARANTINE_COLUMNS)
+
+
+def clean_interactions(events: DataFrame, *, settings: Settings, batch_date: date) -> tuple[DataFrame, DataFrame]:
+    """Pure transform: parsed events → (valid events, quarantined rows with reason and line number)."""
+    classified = classify(events, settings=settings, batch_date=batch_date)
+    return good_rows(classified), quarantine_rows(chunk_stats(classified), batch_date=batch_date)
+
+
+def synthetic_epoch_seconds(settings: Settings) -> int:
+    return calendar.timegm(date.fromisoformat(settings.ingest.synthetic_epoch).timetuple())
+
+
+def run(
+    settings: Settings,
+    *,
+    source: Path,
+    fmt: str | None = None,
+    batch_date: date,
+    column_map: dict[str, str] | None = None,
+    spark: SparkSession | None = None,
+) -> dict:
+    """Ingest ``source`` as the batch of ``batch_date``; returns the manifest (also written to the lake)."""
+    from jobs.core.spark import get_spark
+    from jobs.ingest.detect import read_source
+    from jobs.ingest.source import ReadOptions
+    from jobs.ingest.write import publish_batch
+
+    started = time.perf_counter()
+    source = Path(source).resolve()
+    spark = spark or get_spark(settings, "ktrec-ingest")
+    # Listing a few hundred event_date folders is faster on the driver than as a Spark job.
+    spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
+    options = ReadOptions(column_map=dict(column_map or {}), synthetic_epoch_s=synthetic_epoch_seconds(settings))
+    batch = read_source(spark, source, fmt=fmt, options=options)
+    classified = classify(batch.events, settings=settings, batch_date=batch_date)
+    stats = chunk_stats(classified).persist()
+    try:
+        totals = stats.agg(F.sum("rows").alias("rows"), F.sum(F.size("bad")).alias("bad")).first()
+        rows_read, rows_bad = int(totals["rows"] or 0), int(totals["bad"] or 0)
+        reasons = {r["reason"]: r["n"] for r in stats.select(F.explode("bad.reason").alias("reason"))
+                   .groupBy("reason").agg(F.count("*").alias("n")).collect()} if rows_bad else {}
+        summary = {
+            "batch_date": batch_date.isoformat(), "source": str(source), "format": batch.format,
+            "rows_read": rows_read, "rows_valid": rows_read - rows_bad, "rows_quarantined": rows_bad,
+            "quarantine_reasons": dict(sorted(reasons.items())),
+        }
+        if rows_read == 0:
+            log.info("ingest: %s holds no rows; nothing published", source)
+            return summary | {"empty": True, "published": [], "partitions_written": [], "items": None,
+                              "users": None, "seconds": round(time.perf_counter() - started, 3)}
+        written = publish_batch(
+            spark, settings, batch=batch, good=good_rows(classified), source_name=source.name,
+            quarantined=quarantine_rows(stats, batch_date=batch_date) if rows_bad else None,
+            batch_date=batch_date,
+        )
+    finally:
+        stats.unpersist()
+    summary |= written | {"empty": False, "seconds": round(time.perf_counter() - started, 3)}
+    from jobs.ingest.write import write_manifest
+
+    summary["manifest"] = str(write_manifest(settings, summary))
+    log.info("ingest %s: %d rows, %d quarantined, %d partitions", source, rows_read, rows_bad,
+             len(summary["partitions_written"]))
+    return summary

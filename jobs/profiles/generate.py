@@ -1,0 +1,214 @@
+"""``ktrec profiles``: write LLM (or template) profiles of users or items into the lake, incrementally.
+
+Steps: read the lake as of ``as_of`` (interactions with event_ts <= as_of, items, users) → build one
+prompt per entity (:mod:`models.llm.prompts`) → hash each prompt's inputs with the generator (backend,
+model, prompt version, token allowance, embedder) → generate only entities whose hash differs from their
+latest stored profile (all with ``full``) in batches, validating and retrying bad rows once
+(:mod:`models.llm.validate`) → embed the accepted texts → append them as a new table version with
+``event_timestamp = as_of``. Rows that fail twice are never written: they are counted in the summary and
+listed in the version's ``_failed.json``; having no profile with their hash, they are retried next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from jobs.core import lake
+from jobs.core.settings import Settings
+from jobs.profiles import inputs as profile_inputs
+from jobs.profiles import table as profile_table
+from models.llm.base import Backend, Generation, Prompt
+from models.llm.prompts import PROMPT_VERSION, item_prompt, user_prompt
+from models.llm.validate import generate_checked
+
+log = logging.getLogger(__name__)
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def build_prompts(settings: Settings, *, entity: str, as_of: datetime, backend: Backend) -> list[Prompt]:
+    items = profile_inputs.load_items(settings)
+    if entity == "item":
+        return [item_prompt(item_id=item_id, row=row) for item_id, row in sorted(items.items())]
+    users = profile_inputs.load_users(settings)
+    histories = profile_inputs.load_histories(settings, as_of=as_of, items=items)
+    return [
+        user_prompt(
+            user_id=user_id,
+            attributes=users.get(user_id, {}),
+            history=history,
+            count_tokens=backend.count_tokens,
+            token_budget=settings.llm.prompt_token_budget,
+        )
+        for user_id, history in sorted(histories.items())
+    ]
+
+
+def generator_id(backend: Backend) -> str:
+    """``<backend>:<model>:<prompt version>``; a model folder is named by its last path part."""
+    return f"{backend.name}:{Path(backend.model).name or backend.model}:{PROMPT_VERSION}"
+
+
+def source_hash(prompt: Prompt, *, generator: str, chat: bool, max_new_tokens: int, embedder: str) -> str:
+    payload = {
+        "messages": prompt.messages if chat else None,
+        "completion": None if chat else prompt.completion,
+        "facts": prompt.facts,
+        "generator": generator,
+        "max_new_tokens": max_new_tokens,
+        "embedder": embedder,
+    }
+    blob = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _generate(
+    backend: Backend, prompts: list[Prompt], *, settings: Settings, progress: bool
+) -> tuple[list[Generation], int, float]:
+    from tqdm import tqdm
+
+    results: list[Generation] = []
+    retried = 0
+    started = time.perf_counter()
+    size = max(1, settings.llm.batch_size)
+    with tqdm(
+        total=len(prompts), desc=f"profiles ({backend.name})", unit="profile", disable=not progress
+    ) as bar:
+        for start in range(0, len(prompts), size):
+            batch, n_retried = generate_checked(
+                backend, prompts[start : start + size], max_new_tokens=settings.llm.max_new_tokens
+            )
+            results += batch
+            retried += n_retried
+            bar.update(len(batch))
+    return results, retried, time.perf_counter() - started
+
+
+def _rows(
+    prompts: list[Prompt],
+    gens: list[Generation],
+    vectors: np.ndarray,
+    hashes: dict[str, str],
+    *,
+    generator: str,
+    as_of: datetime,
+) -> pa.Table:
+    ok = [(p, g) for p, g in zip(prompts, gens, strict=False) if g.ok]
+    created = datetime.now(UTC)
+    return pa.table(
+        {
+            "entity_id": [p.entity_id for p, _ in ok],
+            "profile_text": [g.text for _, g in ok],
+            "embedding": [v.tolist() for v in vectors],
+            "source_hash": [hashes[p.entity_id] for p, _ in ok],
+            "generator": [generator] * len(ok),
+            "event_timestamp": [as_of] * len(ok),
+            "created_timestamp": [created] * len(ok),
+        },
+        schema=lake.PROFILE_SCHEMA,
+    )
+
+
+def _pca_sidecar(settings: Settings, *, entity: str, new: pa.Table) -> dict[str, bytes]:
+    """With embed.pca_dim: a PCA fitted on every entity's latest embedding, saved in this version."""
+    from models.embed import fit_pca, pca_bytes
+
+    if not settings.embed.pca_dim:
+        return {}
+    old = profile_table.latest(settings, entity)
+    fresh = set(new.column("entity_id").to_pylist())
+    vectors = [
+        np.asarray(v, dtype=np.float32)
+        for eid, v in zip(old["entity_id"], old["embedding"], strict=False)
+        if eid not in fresh
+    ] + [np.asarray(v, dtype=np.float32) for v in new.column("embedding").to_pylist()]
+    if len(vectors) <= settings.embed.pca_dim:
+        log.warning("only %d profiles: too few to fit a %d-d PCA", len(vectors), settings.embed.pca_dim)
+        return {}
+    return {profile_table.PCA_FILE: pca_bytes(fit_pca(np.stack(vectors), settings.embed.pca_dim))}
+
+
+def run(
+    settings: Settings,
+    *,
+    entity: str,
+    backend: str | None = None,
+    as_of: datetime,
+    full: bool = False,
+    generator: Backend | None = None,
+    progress: bool = False,
+) -> dict:
+    """Generate changed (or, with ``full``, all) profiles as of ``as_of``; returns a summary dict."""
+    from jobs.profiles import llm as models_for
+
+    started = time.perf_counter()
+    as_of = _utc(as_of)
+    table = lake.profile_table(entity)
+    llm = generator or models_for.backend(settings, backend)
+    try:
+        gen_id = generator_id(llm)
+        encoder = models_for.encoder(settings)
+        prompts = build_prompts(settings, entity=entity, as_of=as_of, backend=llm)
+        hashes = {
+            p.entity_id: source_hash(
+                p,
+                generator=gen_id,
+                chat=llm.chat,
+                embedder=encoder.name,
+                max_new_tokens=settings.llm.max_new_tokens,
+            )
+            for p in prompts
+        }
+        stored = profile_table.latest(settings, entity, as_of=as_of)
+        previous = dict(zip(stored["entity_id"], stored["source_hash"], strict=False))
+        todo = [p for p in prompts if full or previous.get(p.entity_id) != hashes[p.entity_id]]
+        gens, retried, gen_seconds = _generate(llm, todo, settings=settings, progress=progress)
+    finally:
+        if generator is None and hasattr(llm, "close"):
+            llm.close()
+    vectors = encoder.encode([g.text for g in gens if g.ok], progress=progress)
+    rows = _rows(todo, gens, vectors, hashes, generator=gen_id, as_of=as_of)
+    failures = [
+        {"entity_id": p.entity_id, "reason": g.failure, "source_hash": hashes[p.entity_id]}
+        for p, g in zip(todo, gens, strict=False)
+        if not g.ok
+    ]
+    version = None
+    if todo or not lake.exists(settings, table):
+        sidecars = {profile_table.FAILED_FILE: json.dumps(failures, indent=1).encode()}
+        sidecars |= _pca_sidecar(settings, entity=entity, new=rows)
+        version = str(
+            profile_table.write_version(settings, entity=entity, rows=rows, sidecars=sidecars).resolve()
+        )
+    tokens = sum(g.generated_tokens or 0 for g in gens)
+    summary = {
+        "entity": entity,
+        "table": str(lake.table_path(settings, table)),
+        "generator": gen_id,
+        "as_of": as_of.isoformat(),
+        "entities": len(prompts),
+        "regenerated": rows.num_rows,
+        "unchanged": len(prompts) - len(todo),
+        "failed": len(failures),
+        "retried": retried,
+        "failure_reasons": dict(Counter(f["reason"].split(":")[0] for f in failures)),
+        "generated_tokens": tokens,
+        "seconds": round(time.perf_counter() - started, 3),
+        "generation_seconds": round(gen_seconds, 3),
+        "profiles_per_s": round(len(todo) / gen_seconds, 3) if gen_seconds > 0 and todo else None,
+        "tokens_per_s": round(tokens / gen_seconds, 2) if gen_seconds > 0 and tokens else None,
+        "version": version,
+    }
+    log.info("profiles %s: %s", entity, summary)
+    return summary

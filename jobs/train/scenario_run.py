@@ -1,0 +1,102 @@
+"""Train one CF model by a scenario on a lake split: ``ktrec train --scenario FILE --split NAME``.
+
+Reads ``splits/<name>`` (models.data), the profile embeddings the scenario transfers from (Feast historical
+retrieval at the split's ``train_end``: jobs.train.profile_targets), runs the scenario (models.trainer) and
+writes one run folder, published by a single rename so a crash leaves no half-written run
+
+(:mod:`jobs.train.run_folder`; ``scenario.yaml`` is the scenario as run, with ``--epochs`` applied).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from jobs.core.lake import exists, split_table, table_path
+from jobs.core.settings import Settings
+from jobs.train import run_folder
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    settings: Settings, *, scenario: Path, split: str, seed: int, output_dir: Path | None = None,
+    epochs: int | None = None, generator: str | None = None, models: dict[str, type] | None = None,
+    progress: bool = True,
+) -> dict:
+    """Run ``scenario`` on split ``split``; returns the summary (paths, test metrics, profile version).
+
+    ``generator`` restricts the profiles to one generator prefix (e.g. ``template:``); ``models`` replaces
+    the model registry (models.cf.MODELS) for tests of the mechanism on toy models.
+    """
+    from models.data import load_split
+    from models.scenario import SetKT, load_scenario
+    from models.trainer import Trainer, evaluate_split
+
+    if models is None:
+        from models.cf import MODELS as models
+    plan = load_scenario(Path(scenario), models=models)
+    if epochs is not None:
+        plan = plan.with_epochs(epochs)
+    if not exists(settings, split_table(split)):
+        raise FileNotFoundError(f"split {split!r} does not exist in {settings.lake / 'splits'}: "
+                                "run `ktrec split` first")
+    data = load_split(table_path(settings, split_table(split)))
+    sides = sorted({c.side for c in plan.commands if isinstance(c, SetKT)})
+    profiles, version = load_targets(settings, data=data, sides=sides, generator=generator)
+    result = Trainer(data=data, profiles=profiles, seed=seed, models=models, progress=progress).run(plan)
+    evals = {name: evaluate_split(result.model, data, name) for name in ("valid", "test")}
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    run_dir = Path(output_dir) if output_dir else settings.runs_dir / f"{plan.model.name}-{plan.variant}-{split}-s{seed}-{stamp}"
+    metrics = {
+        "model": plan.model.name, "variant": plan.variant, "scenario": plan.name, "split": split, "seed": seed,
+        "protocol": evals["test"].protocol, "valid": evals["valid"].to_dict(), "test": evals["test"].to_dict(),
+        "best_epochs": result.best_epochs, "seconds_per_epoch": result.seconds_per_epoch,
+        "history": [vars(e) for e in result.history], "profile_version": version,
+        "dropped": data.dropped,
+    }
+    run_folder.write(
+        run_dir, metrics=metrics, model=result.model, snapshots=result.saved,
+        per_user={name: pd.DataFrame({"user_id": data.train.user_ids[ev.users], **ev.per_user})
+                  for name, ev in evals.items()},
+        spec={"name": plan.model.name, "config": plan.model.config, "n_users": data.n_users,
+              "n_items": data.n_items, "user_ids": data.train.user_ids.tolist(),
+              "item_ids": data.train.item_ids.tolist()},
+        scenario_yaml=yaml.safe_dump(_scenario_dict(plan), sort_keys=False),
+    )
+    log.info("trained %s (%s) on %s: test %s", plan.model.name, plan.variant, split, evals["test"].metrics)
+    return run_folder.summary(run_dir, metrics)
+
+
+def load_targets(settings: Settings, *, data, sides: list[str], generator: str | None = None) -> tuple[dict, dict]:
+    """Profile targets per side, aligned with the split's indices, as of the split's ``train_end`` (Feast
+    point-in-time retrieval; the lake's history for one ``generator``: jobs.train.profile_targets)."""
+    from jobs.train.profile_targets import read_profiles
+    from models.kt import align_profiles
+
+    if sides and not data.meta.get("train_end"):
+        raise ValueError("the split's meta.json has no train_end: cannot read profiles point-in-time")
+    profiles, version = {}, {}
+    for side in sides:
+        ids = data.train.user_ids if side == "user" else data.train.item_ids
+        vectors, version[side] = read_profiles(settings, entity=side, as_of=datetime.fromisoformat(
+            str(data.meta["train_end"]).replace("Z", "+00:00")), ids=ids.astype(str).tolist(), generator=generator)
+        profiles[side] = align_profiles(ids, vectors)
+        version[side]["coverage"] = float(profiles[side].mask.float().mean())
+    return profiles, version
+
+
+def _scenario_dict(plan) -> dict:
+    from dataclasses import asdict
+
+    from models.scenario import COMMANDS
+
+    names = {cls: name for name, cls in COMMANDS.items()}
+    commands = [{names[type(c)]: {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(c).items()}}
+                for c in plan.commands]
+    return {"name": plan.name, "commands": commands}
