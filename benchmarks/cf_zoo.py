@@ -128,7 +128,8 @@ def to_markdown(report: dict) -> str:
         m, s = r["test"]["metrics"], r["test_sampled100"]["metrics"]
         lines.append(
             f"| {r['model']} | {r['seconds_per_epoch']:.2f} | {r['epochs_run']} ({r['best_epoch']}) "
-            f"{' (budget)' if r['stopped_by_budget'] else ''} | {r['valid_ndcg_at_10']:.4f} | {m['ndcg_at_10']:.4f} | {m['recall_at_10']:.4f} "
+            f"{' (budget)' if r['stopped_by_budget'] else ''} | {r['valid_ndcg_at_10']:.4f} | {m['ndcg_at_10']:.4f} "
+            f"| {m['recall_at_10']:.4f} "
             f"| {m['mrr_at_10']:.4f} | {s['sampled100_ndcg_at_10']:.4f} |"
         )
     lines += ["", ("Reference (METHODS.md calibration, same protocol): BPR test NDCG@10 0.299 ± 0.004; "

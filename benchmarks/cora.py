@@ -56,7 +56,8 @@ def markdown(report: dict) -> str:
         f"{report['load_after']}; torch threads {report['torch_threads']}).", "",
         f"What ran: {report['result']['n_train']} training prompts (seeded sample of the train split, "
         f"{args['epochs']} epoch, batch {args['batch']}, lr {args['lr']}, rank {args['rank']}, alpha {args['alpha']}, "
-        f"targets q/k/v/o of the top {args['top_layers'] or 'all'} layers), {report['result']['n_test']} test prompts (seeded sample, half cold / half warm), max {args['max_history']} liked "
+        f"targets q/k/v/o of the top {args['top_layers'] or 'all'} layers), {report['result']['n_test']} test prompts "
+        f"(seeded sample, half cold / half warm), max {args['max_history']} liked "
         f"titles per prompt, prompts cut at {args['max_length']} tokens. Split: global event-time quantiles "
         "80/10/10; positive = rating >= 4; cold = user or item unseen in train. "
         f"CF model: {report['result']['cf_source']}.", "",
@@ -66,10 +67,12 @@ def markdown(report: dict) -> str:
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
     for name, slices in systems.items():
         timing = report["result"]["timing"][name]
-        lines.append(f"| {name} | " + " | ".join(fmt(slices[s][m]) for s in ("all", "warm", "cold") for m in ("auc", "uauc"))
+        cells = (fmt(slices[s][m]) for s in ("all", "warm", "cold") for m in ("auc", "uauc"))
+        lines.append(f"| {name} | " + " | ".join(cells)
                      + f" | {timing['train_seconds']} | {timing['examples_per_s']} |")
     sizes = systems["cora"]
-    lines += ["", f"Test slices: all {sizes['all']['n']} ({sizes['all']['positives']} positive), warm {sizes['warm']['n']}, "
+    lines += ["", f"Test slices: all {sizes['all']['n']} ({sizes['all']['positives']} positive), "
+              f"warm {sizes['warm']['n']}, "
               f"cold {sizes['cold']['n']}. UAUC averages per-user AUC over users with both labels.", "",
               report["verdict"], ""]
     return "\n".join(lines)

@@ -103,7 +103,8 @@ def collect_runs(out_dir: Path, *, splits: list[str], models: list[str]) -> list
         m = json.loads(path.read_text())
         if m["split"] in splits and m["model"] in models:
             rows.append({"split": m["split"], "model": m["model"], "variant": path.parent.name.split("-")[2],
-                         "seed": m["seed"], "metrics": m["test"]["metrics"], "seconds_per_epoch": m["seconds_per_epoch"],
+                         "seed": m["seed"], "metrics": m["test"]["metrics"],
+                         "seconds_per_epoch": m["seconds_per_epoch"],
                          "wall_seconds": None, "profile_version": m["profile_version"], "run_dir": str(path.parent)})
     return rows
 
@@ -140,7 +141,8 @@ def compare(settings: Settings, rows: list[dict]) -> list[dict]:
             if mask.sum() > 2:
                 entry["sparse"] = {"users": int(mask.sum()), "baseline_ndcg_at_10": float(b["ndcg_at_10"][mask].mean()),
                                    "ndcg_at_10": float(k["ndcg_at_10"][mask].mean()),
-                                   "ttest": paired_ttest(k["ndcg_at_10"][mask].to_numpy(), b["ndcg_at_10"][mask].to_numpy())}
+                                   "ttest": paired_ttest(k["ndcg_at_10"][mask].to_numpy(),
+                                                         b["ndcg_at_10"][mask].to_numpy())}
         out.extend(entries.values())
     return out
 

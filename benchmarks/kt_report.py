@@ -38,9 +38,11 @@ def markdown(report: dict, *, notes: Path | None = None) -> str:
         f"`{s['generator'] or 'latest of any'}`, lake `{s['home']}`. Test split, full ranking (train + valid "
         f"items masked). Gains are relative to the baseline; p from a paired t-test over users (per-user "
         f"values averaged over seeds). Sparse users: ≤ 20 training interactions. "
-        + ("Re-reported from the run folders (`--from-runs`)." if s.get("from_runs") else f"Total {report['seconds']:.0f} s."),
+        + ("Re-reported from the run folders (`--from-runs`)." if s.get("from_runs")
+           else f"Total {report['seconds']:.0f} s."),
         "",
-        "| split | model | variant | NDCG@10 | gain (p) | Recall@10 | gain (p) | sparse users NDCG@10 base → variant (n, p) "
+        "| split | model | variant | NDCG@10 | gain (p) | Recall@10 | gain (p) "
+        "| sparse users NDCG@10 base → variant (n, p) "
         "| s/epoch |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -48,7 +50,8 @@ def markdown(report: dict, *, notes: Path | None = None) -> str:
         sparse = "–"
         if "sparse" in e:
             sp = e["sparse"]
-            sparse = f"{sp['baseline_ndcg_at_10']:.4f} → {sp['ndcg_at_10']:.4f} (n={sp['users']}, p={sp['ttest']['p']:.2g})"
+            sparse = (f"{sp['baseline_ndcg_at_10']:.4f} → {sp['ndcg_at_10']:.4f} "
+                      f"(n={sp['users']}, p={sp['ttest']['p']:.2g})")
         lines.append(
             f"| {e['split']} | {e['model']} | {e['variant']} | {_pm(e, 'ndcg_at_10')} | {_gain(e, 'ndcg_at_10')} "
             f"| {_pm(e, 'recall_at_10')} | {_gain(e, 'recall_at_10')} | {sparse} | {e['seconds_per_epoch']:.2f} |")
@@ -57,7 +60,8 @@ def markdown(report: dict, *, notes: Path | None = None) -> str:
                   "| split | model | NDCG@10 | Recall@10 | s/epoch | note |", "|---|---|---|---|---|---|"]
         for p in report["peer"]:
             lines.append(f"| {p['split']} | {p['model']} | {p.get('ndcg_at_10', float('nan')):.4f} "
-                         f"| {p.get('recall_at_10', float('nan')):.4f} | {p.get('seconds_per_epoch', float('nan')):.2f} "
+                         f"| {p.get('recall_at_10', float('nan')):.4f} "
+                         f"| {p.get('seconds_per_epoch', float('nan')):.2f} "
                          f"| {p.get('note', '')} |")
     if notes is not None and notes.is_file():
         lines += ["", notes.read_text().rstrip()]

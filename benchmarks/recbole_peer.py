@@ -41,7 +41,8 @@ _, best_valid = trainer.fit(train, valid, saved=True, show_progress=False)
 seconds = time.perf_counter() - started
 result = trainer.evaluate(test, load_best_model=True, show_progress=False)
 epochs = len(trainer.train_loss_dict) or 1
-print(json.dumps({"test": {k: float(v) for k, v in result.items()}, "valid": {k: float(v) for k, v in best_valid.items()},
+print(json.dumps({"test": {k: float(v) for k, v in result.items()},
+                  "valid": {k: float(v) for k, v in best_valid.items()},
                   "epochs": epochs, "seconds_per_epoch": seconds / epochs}))
 """
 

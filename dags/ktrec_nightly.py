@@ -22,9 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-MODELS = ["bpr", "neumf", "lightgcn", "multvae", "simplex", "sasrec"]
-VARIANTS = ["baseline", "kt"]
-BACKENDS = ["template", "transformers", "vllm", "openai"]
+from jobs.core.names import BACKENDS, MODELS, NIGHTLY_DAG_ID, VARIANTS
 
 DEFAULT_ARGS = {
     "owner": "ktrec",
@@ -69,8 +67,8 @@ PARAMS = {
     "models": Param(
         ["bpr"],
         type="array",
-        items={"type": "string", "enum": MODELS},
-        examples=MODELS,
+        items={"type": "string", "enum": list(MODELS)},
+        examples=list(MODELS),
         minItems=1,
         uniqueItems=True,
         title="Models",
@@ -114,7 +112,7 @@ def _fail_on_invalid(call):
     """A validation failure is final: fail the task without retries, so nothing downstream runs."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from jobs.validate.gate import ValidationFailed
+    from jobs.validate import ValidationFailed
 
     try:
         return call()
@@ -122,8 +120,161 @@ def _fail_on_invalid(call):
         raise AirflowFailException(str(exc)) from exc
 
 
+def _night_end(run_date: date) -> datetime:
+    """The exclusive end of the logical date: what a night may read and publish (UTC midnight after it)."""
+    return datetime.combine(run_date + timedelta(days=1), datetime.min.time(), UTC)
+
+
+@task(execution_timeout=timedelta(minutes=30))
+def ingest(params: dict | None = None, **context) -> dict:
+    from pathlib import Path
+
+    from jobs.core.settings import get_settings
+    from jobs.ingest import run
+
+    settings = get_settings()
+    source = Path(params["dataset"]) if params["dataset"] else settings.dataset
+    summary = run(settings, source=source, batch_date=_run_date(context))
+    return {k: summary[k] for k in ("batch_date", "rows_valid", "rows_quarantined")}
+
+
+@task(execution_timeout=timedelta(minutes=20))
+def validate(ingested: dict) -> dict:
+    from jobs.core.settings import get_settings
+    from jobs.validate import run
+
+    summary = _fail_on_invalid(
+        lambda: run(get_settings(), batch_date=date.fromisoformat(str(ingested["batch_date"])))
+    )
+    return {"batch_date": str(ingested["batch_date"]), "success": bool(summary.get("success", True))}
+
+
+@task(execution_timeout=timedelta(minutes=30))
+def split(validated: dict, params: dict | None = None, **context) -> dict:
+    from jobs.core.settings import get_settings
+    from jobs.split import run
+
+    # Keyed on the logical date: only events before the night's end, in a table of its own.
+    run_date = _run_date(context)
+    name = f"nightly-{run_date.isoformat()}"
+    summary = run(get_settings(), strategy=params["split_strategy"], name=name, as_of=_night_end(run_date))
+    return {"name": name, "train_end": summary["meta"]["train_end"]}
+
+
+@task(pool="gpu", execution_timeout=timedelta(hours=3))
+def profiles(entity: str, cut: dict, params: dict | None = None) -> dict:
+    from jobs.core.settings import get_settings
+    from jobs.profiles import run
+
+    as_of = datetime.fromisoformat(str(cut["train_end"]).replace("Z", "+00:00"))
+    summary = run(
+        get_settings(),
+        entity=entity,
+        backend=params["profile_backend"],
+        as_of=as_of,
+        full=params["full_refresh"],
+    )
+    return {"entity": entity, "regenerated": summary.get("regenerated"), "table": summary.get("table")}
+
+
+@task(execution_timeout=timedelta(minutes=20))
+def validate_profiles(profiled: dict) -> dict:
+    from jobs.core.settings import get_settings
+    from jobs.validate import validate_profiles as check
+
+    summary = _fail_on_invalid(lambda: check(get_settings(), entity=profiled["entity"]))
+    return {"entity": profiled["entity"], "success": bool(summary.get("success", True))}
+
+
+@task(execution_timeout=timedelta(minutes=30))
+def stats(cut: dict, checked: list) -> dict:
+    from jobs.core.settings import get_settings
+    from jobs.publish.stats import run
+
+    as_of = datetime.fromisoformat(str(cut["train_end"]).replace("Z", "+00:00"))
+    summary = run(get_settings(), as_of=as_of)
+    return {"as_of": as_of.isoformat(), "tables": summary.get("tables")}
+
+
+@task(execution_timeout=timedelta(minutes=30))
+def materialize(computed: dict, **context) -> dict:
+    from jobs.core.settings import get_settings
+    from jobs.publish.materialize import run
+
+    end = _night_end(_run_date(context))
+    summary = run(get_settings(), end=end)
+    return {"end": end.isoformat(), "views": sorted(summary.get("views", {}))}
+
+
+@task
+def selected_models(params: dict | None = None) -> list[str]:
+    return list(params["models"])
+
+
+@task(pool="gpu", execution_timeout=timedelta(hours=4))
+def train(
+    model: str, variant: str, cut: dict, features: dict, params: dict | None = None, **context
+) -> dict:
+    from jobs.core.settings import get_settings
+    from jobs.nightly.tasks import train_one
+
+    return train_one(
+        get_settings(),
+        model=model,
+        variant=variant,
+        split=cut["name"],
+        run_date=_run_date(context),
+        epochs=params["epochs"],
+    )
+
+
+@task(execution_timeout=timedelta(minutes=30))
+def evaluate(results: list, **context) -> list[dict]:
+    from jobs.core.settings import get_settings
+    from jobs.nightly.tasks import evaluate as check_and_log
+
+    return check_and_log(get_settings(), results=list(results), run_date=_run_date(context))
+
+
+@task(execution_timeout=timedelta(minutes=30))
+def gate(evaluated: dict) -> dict:
+    from jobs.core.settings import get_settings
+    from jobs.nightly.tasks import gate as decide
+
+    return decide(get_settings(), evaluated=evaluated)
+
+
+@task(execution_timeout=timedelta(minutes=10))
+def register(gated: dict) -> dict:
+    from jobs.core.settings import get_settings
+    from jobs.nightly.tasks import register as add_version
+
+    return add_version(get_settings(), gated=gated)
+
+
+@task(execution_timeout=timedelta(minutes=10))
+def promote(registered: dict, params: dict | None = None) -> dict:
+    from jobs.core.settings import get_settings
+    from jobs.nightly.tasks import promote as move_alias
+
+    return move_alias(get_settings(), registered=registered, enabled=params["promote"])
+
+
+@task(pool="gpu", execution_timeout=timedelta(hours=4))
+def train_cora(results: list, cut: dict, params: dict | None = None, **context) -> dict:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if not params["cora"]:
+        raise AirflowSkipException("CoRA is off for this run (param `cora`)")
+    from jobs.core.settings import get_settings
+    from jobs.nightly.tasks import train_cora as run_cora
+
+    return run_cora(get_settings(), results=list(results), split=cut["name"],
+                    run_date=_run_date(context), promote=params["promote"])
+
+
 @dag(
-    dag_id="ktrec_nightly",
+    dag_id=NIGHTLY_DAG_ID,
     schedule="0 2 * * *",
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
@@ -134,141 +285,10 @@ def _fail_on_invalid(call):
     doc_md=__doc__,
 )
 def ktrec_nightly():
-    @task(execution_timeout=timedelta(minutes=30))
-    def ingest(params: dict | None = None, **context) -> dict:
-        from pathlib import Path
-
-        from jobs.core.settings import get_settings
-        from jobs.ingest.batch import run
-
-        settings = get_settings()
-        source = Path(params["dataset"]) if params["dataset"] else settings.dataset
-        summary = run(settings, source=source, batch_date=_run_date(context))
-        return {k: summary[k] for k in ("batch_date", "rows_valid", "rows_quarantined")}
-
-    @task(execution_timeout=timedelta(minutes=20))
-    def validate(ingested: dict) -> dict:
-        from jobs.core.settings import get_settings
-        from jobs.validate.gate import run
-
-        summary = _fail_on_invalid(
-            lambda: run(get_settings(), batch_date=date.fromisoformat(str(ingested["batch_date"])))
-        )
-        return {"batch_date": str(ingested["batch_date"]), "success": bool(summary.get("success", True))}
-
-    @task(execution_timeout=timedelta(minutes=30))
-    def split(validated: dict, params: dict | None = None) -> dict:
-        from jobs.core.settings import get_settings
-        from jobs.split.table import run
-
-        summary = run(get_settings(), strategy=params["split_strategy"], name="nightly")
-        return {"name": "nightly", "train_end": summary["meta"]["train_end"]}
-
-    @task(pool="gpu", execution_timeout=timedelta(hours=3))
-    def profiles(entity: str, cut: dict, params: dict | None = None) -> dict:
-        from jobs.core.settings import get_settings
-        from jobs.profiles.generate import run
-
-        as_of = datetime.fromisoformat(str(cut["train_end"]).replace("Z", "+00:00"))
-        summary = run(
-            get_settings(),
-            entity=entity,
-            backend=params["profile_backend"],
-            as_of=as_of,
-            full=params["full_refresh"],
-        )
-        return {"entity": entity, "regenerated": summary.get("regenerated"), "table": summary.get("table")}
-
-    @task(execution_timeout=timedelta(minutes=20))
-    def validate_profiles(profiled: dict) -> dict:
-        from jobs.core.settings import get_settings
-        from jobs.validate.gate import validate_profiles as check
-
-        summary = _fail_on_invalid(lambda: check(get_settings(), entity=profiled["entity"]))
-        return {"entity": profiled["entity"], "success": bool(summary.get("success", True))}
-
-    @task(execution_timeout=timedelta(minutes=30))
-    def stats(cut: dict, checked: list) -> dict:
-        from jobs.core.settings import get_settings
-        from jobs.publish.stats import run
-
-        as_of = datetime.fromisoformat(str(cut["train_end"]).replace("Z", "+00:00"))
-        summary = run(get_settings(), as_of=as_of)
-        return {"as_of": as_of.isoformat(), "tables": summary.get("tables")}
-
-    @task(execution_timeout=timedelta(minutes=30))
-    def materialize(computed: dict, **context) -> dict:
-        from jobs.core.settings import get_settings
-        from jobs.publish.materialize import run
-
-        end = datetime.combine(_run_date(context) + timedelta(days=1), datetime.min.time(), UTC)
-        summary = run(get_settings(), end=end)
-        return {"end": end.isoformat(), "views": sorted(summary.get("views", {}))}
-
-    @task
-    def selected_models(params: dict | None = None) -> list[str]:
-        return list(params["models"])
-
-    @task(pool="gpu", execution_timeout=timedelta(hours=4))
-    def train(
-        model: str, variant: str, cut: dict, features: dict, params: dict | None = None, **context
-    ) -> dict:
-        from jobs.core.settings import get_settings
-        from jobs.nightly.tasks import train_one
-
-        return train_one(
-            get_settings(),
-            model=model,
-            variant=variant,
-            split=cut["name"],
-            run_date=_run_date(context),
-            epochs=params["epochs"],
-        )
-
-    @task(execution_timeout=timedelta(minutes=30))
-    def evaluate(results: list, **context) -> list[dict]:
-        from jobs.core.settings import get_settings
-        from jobs.nightly.tasks import evaluate as check_and_log
-
-        return check_and_log(get_settings(), results=list(results), run_date=_run_date(context))
-
-    @task(execution_timeout=timedelta(minutes=30))
-    def gate(evaluated: dict) -> dict:
-        from jobs.core.settings import get_settings
-        from jobs.nightly.tasks import gate as decide
-
-        return decide(get_settings(), evaluated=evaluated)
-
-    @task(execution_timeout=timedelta(minutes=10))
-    def register(gated: dict) -> dict:
-        from jobs.core.settings import get_settings
-        from jobs.nightly.tasks import register as add_version
-
-        return add_version(get_settings(), gated=gated)
-
-    @task(execution_timeout=timedelta(minutes=10))
-    def promote(registered: dict, params: dict | None = None) -> dict:
-        from jobs.core.settings import get_settings
-        from jobs.nightly.tasks import promote as move_alias
-
-        return move_alias(get_settings(), registered=registered, enabled=params["promote"])
-
-    @task(pool="gpu", execution_timeout=timedelta(hours=4))
-    def train_cora(results: list, cut: dict, params: dict | None = None, **context) -> dict:
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        if not params["cora"]:
-            raise AirflowSkipException("CoRA is off for this run (param `cora`)")
-        from jobs.core.settings import get_settings
-        from jobs.nightly.tasks import train_cora as run_cora
-
-        return run_cora(get_settings(), results=list(results), split=cut["name"],
-                        run_date=_run_date(context), promote=params["promote"])
-
     cut = split(validate(ingest()))
     checked = validate_profiles.expand(profiled=profiles.partial(cut=cut).expand(entity=["user", "item"]))
     features = materialize(stats(cut, checked))
-    results = train.partial(cut=cut, features=features).expand(model=selected_models(), variant=VARIANTS)
+    results = train.partial(cut=cut, features=features).expand(model=selected_models(), variant=list(VARIANTS))
     promote.expand(registered=register.expand(gated=gate.expand(evaluated=evaluate(results))))
     train_cora(results, cut)
 

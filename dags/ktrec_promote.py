@@ -18,13 +18,13 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
-MODELS = ["bpr", "neumf", "lightgcn", "multvae", "simplex", "sasrec"]
+from jobs.core.names import MODELS, PROMOTE_DAG_ID
 
 PARAMS = {
     "model": Param(
         "bpr",
         type="string",
-        enum=MODELS,
+        enum=list(MODELS),
         title="Model",
         description="CF model whose registered model (ktrec-<model>) to change.",
         section="Target",
@@ -49,7 +49,7 @@ PARAMS = {
 
 
 @dag(
-    dag_id="ktrec_promote",
+    dag_id=PROMOTE_DAG_ID,
     schedule=None,
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,

@@ -1,9 +1,9 @@
 """Feature services: the named feature sets models read.
 
-``kt_training`` and ``online_ranking`` are the moving names the trainer and the ranking service ask for.
-Each has a pinned ``_v<N>`` twin: a registered model records the versioned name it was trained with, so a
-later change to the moving name never changes what an already registered model reads (Feast's advice to
-version the features of each model version).
+``kt_training`` and ``online_ranking`` are the moving names the trainer and the ranking service ask for
+(jobs.publish.reads). Each has a pinned ``_v<N>`` twin with the same features today: a consumer that must not
+change when the moving name is redefined asks for the pinned name (Feast's advice to version the features of
+each model version); nothing in ktrec records which one a model used yet.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from feast import FeatureView, Field
+from feast import Entity, FeatureView, Field
 from feast.data_source import DataSource
 from feast.types import Array, Float32, Float64, Int64, String
 
@@ -42,79 +42,44 @@ def _profile_schema(entity: str) -> list[Field]:
     ]
 
 
+FEAST_TYPES = {"bigint": Int64, "double": Float64}
+STATS_KIND = {"user": "Activity", "item": "Popularity"}
+
+
+def _stats_view(entity: Entity, source: DataSource) -> FeatureView:
+    name = entity.name
+    return FeatureView(
+        name=f"{name}_stats",
+        entities=[entity],
+        ttl=STATS_TTL,
+        schema=[Field(name=col, dtype=FEAST_TYPES[kind], description=text)
+                for col, kind, text in lake.STATS_FEATURES[name]],
+        source=source,
+        online=True,
+        description=f"{STATS_KIND[name]} statistics of the {name}, recomputed at each as-of time by ktrec stats.",
+        tags={"team": "ktrec", "kind": "stats"},
+    )
+
+
+def _profile_view(entity: Entity, source: DataSource) -> FeatureView:
+    name = entity.name
+    article = "An" if name == "item" else "A"
+    return FeatureView(
+        name=f"{name}_profile",
+        entities=[entity],
+        ttl=PROFILE_TTL,
+        schema=_profile_schema(name),
+        source=source,
+        online=True,
+        description=f"{article} {name}'s LLM profile and its embedding, as of the time the profile was generated.",
+        tags={"team": "ktrec", "kind": "profile"},
+    )
+
+
 def feature_views(sources: dict[str, DataSource]) -> dict[str, FeatureView]:
     """The four views on the given lake sources (``features.sources.lake_sources``), by name."""
-    user_profile = FeatureView(
-        name="user_profile",
-        entities=[user],
-        ttl=PROFILE_TTL,
-        schema=_profile_schema("user"),
-        source=sources[lake.USER_PROFILES],
-        online=True,
-        description="A user's LLM profile and its embedding, as of the time the profile was generated.",
-        tags={"team": "ktrec", "kind": "profile"},
-    )
-
-    item_profile = FeatureView(
-        name="item_profile",
-        entities=[item],
-        ttl=PROFILE_TTL,
-        schema=_profile_schema("item"),
-        source=sources[lake.ITEM_PROFILES],
-        online=True,
-        description="An item's LLM profile and its embedding, as of the time the profile was generated.",
-        tags={"team": "ktrec", "kind": "profile"},
-    )
-
-    user_stats = FeatureView(
-        name="user_stats",
-        entities=[user],
-        ttl=STATS_TTL,
-        schema=[
-            Field(
-                name="n_interactions", dtype=Int64, description="Interactions of the user up to the as-of time."
-            ),
-            Field(
-                name="mean_rating",
-                dtype=Float64,
-                description="Mean explicit rating given by the user (null when no event has a rating).",
-            ),
-            Field(
-                name="days_since_last",
-                dtype=Float64,
-                description="Days between the user's last interaction and the as-of time.",
-            ),
-            Field(name="n_items", dtype=Int64, description="Distinct items the user interacted with."),
-        ],
-        source=sources[lake.USER_STATS],
-        online=True,
-        description="Activity statistics of a user, recomputed at each as-of time by jobs/publish/stats.py.",
-        tags={"team": "ktrec", "kind": "stats"},
-    )
-
-    item_stats = FeatureView(
-        name="item_stats",
-        entities=[item],
-        ttl=STATS_TTL,
-        schema=[
-            Field(
-                name="n_interactions", dtype=Int64, description="Interactions with the item up to the as-of time."
-            ),
-            Field(
-                name="mean_rating",
-                dtype=Float64,
-                description="Mean explicit rating of the item (null when no event has a rating).",
-            ),
-            Field(
-                name="days_since_last",
-                dtype=Float64,
-                description="Days between the item's last interaction and the as-of time.",
-            ),
-            Field(name="n_users", dtype=Int64, description="Distinct users who interacted with the item."),
-        ],
-        source=sources[lake.ITEM_STATS],
-        online=True,
-        description="Popularity statistics of an item, recomputed at each as-of time by jobs/publish/stats.py.",
-        tags={"team": "ktrec", "kind": "stats"},
-    )
-    return {view.name: view for view in (user_profile, item_profile, user_stats, item_stats)}
+    views = [
+        _profile_view(user, sources[lake.USER_PROFILES]), _profile_view(item, sources[lake.ITEM_PROFILES]),
+        _stats_view(user, sources[lake.USER_STATS]), _stats_view(item, sources[lake.ITEM_STATS]),
+    ]
+    return {view.name: view for view in views}

@@ -210,7 +210,7 @@ class KnowledgeTransfer(nn.Module):
         """``L_kt`` over the rows recorded since the last :meth:`loss` call."""
         if not self._recorder.calls:
             raise RuntimeError(f"layer {self.layer!r} did not run during calculate_loss")
-        rows, ids = zip(*(self._rows(out, ids, batch) for out, ids in self._recorder.calls))
+        rows, ids = zip(*(self._rows(out, ids, batch) for out, ids in self._recorder.calls), strict=False)
         self._recorder.calls.clear()
         rows_t, ids_t = torch.cat(rows), torch.cat(ids)
         keep = self.has_profile[ids_t]

@@ -91,7 +91,7 @@ def evaluate(
         model.train(was_training)
     values = np.concatenate(chunks) if chunks else np.zeros((0, len(METRICS) * len(ks)))
     keys = [metric_key(m, k, protocol) for m in METRICS for k in ks]
-    return EvalResult(protocol=protocol, ks=ks, users=users, per_user=dict(zip(keys, values.T)))
+    return EvalResult(protocol=protocol, ks=ks, users=users, per_user=dict(zip(keys, values.T, strict=False)))
 
 
 def evaluate_split(model: Recommender, split, which: str = "test", **kwargs) -> EvalResult:

@@ -4,7 +4,7 @@ A scenario file::
 
     name: bpr-kt
     commands:
-      - init_model: {name: bpr, config: {embedding_size: 64}}
+      - init_model: {name: bpr, config: {embedding_dim: 64}}
       - reduce_dim: {side: user, method: pca, dim: 64}
       - set_kt: {layer: user_embedding, side: user, loss: rmse, alpha: 0.5}
       - train: {epochs: 20, lr: 0.001, weight_decay: 1.0e-5, batch_size: 2048, patience: 5, metric: ndcg@10}

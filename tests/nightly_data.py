@@ -8,10 +8,12 @@ from pathlib import Path
 from jobs.core.settings import DEFAULT_DATASET
 
 
-def ml100k_slice(dest: Path, *, users: int = 60, corrupt: bool = False) -> Path:
+def ml100k_slice(dest: Path, *, users: int = 60, corrupt: bool = False, late: tuple[int, int] | None = None) -> Path:
     """The first ``users`` users' ratings with the full item and user files.
 
     ``corrupt`` replaces every rating with an out-of-range value, a batch validation must reject.
+    ``late=(first_user, epoch_seconds)`` re-stamps the events of users >= first_user to that instant plus their
+    position, as a log delivered on a later night would.
     """
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("u.item", "u.user", "u.genre", "u.occupation", "u.info"):
@@ -21,6 +23,8 @@ def ml100k_slice(dest: Path, *, users: int = 60, corrupt: bool = False) -> Path:
     for line in (DEFAULT_DATASET / "u.data").read_text().splitlines():
         user, item, rating, ts = line.split("\t")
         if int(user) <= users:
+            if late and int(user) >= late[0]:
+                ts = str(late[1] + len(lines))
             lines.append("\t".join([user, item, "9" if corrupt else rating, ts]))
     (dest / "u.data").write_text("\n".join(lines) + "\n")
     return dest

@@ -53,7 +53,19 @@ def test_dag_file_parses_without_errors(airflow_configured, path):
     assert bag.dags, f"{path.name} defines no DAG"
     # A structure check, not a benchmark: parsing must not do real work (heavy imports, I/O).
     assert seconds < 5, f"{path.name} took {seconds:.1f}s to parse"
-    assert not {"jobs", "torch", "pyspark", "mlflow"} & {m.split(".")[0] for m in _imported_by(path)}
+    imported = _imported_by(path)
+    assert not {"torch", "pyspark", "mlflow"} & {m.split(".")[0] for m in imported}
+    # Of the project only the light names module (and its empty parent packages) is read at parse time.
+    assert {m for m in imported if m.split(".")[0] == "jobs"} <= {"jobs", "jobs.core", "jobs.core.names"}
+
+
+def test_dag_lists_equal_the_code_they_name():
+    """The DAGs' model and backend choices are the zoo's models and the LLM backends, not a copy."""
+    from jobs.core import names
+    from models.cf import MODELS
+    from models.llm import BACKENDS
+
+    assert names.MODELS == tuple(MODELS) and names.BACKENDS == BACKENDS
 
 
 def test_nightly_structure(airflow_configured):

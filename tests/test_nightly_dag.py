@@ -15,7 +15,9 @@ from nightly_data import ml100k_slice
 
 pytestmark = pytest.mark.slow
 RUNNER = Path(__file__).with_name("dag_test_runner.py")
-NIGHT_1, NIGHT_2 = "2026-03-01T02:00:00+00:00", "2026-03-02T02:00:00+00:00"
+NIGHT_1, NIGHT_2, NIGHT_3 = (f"2026-03-0{day}T02:00:00+00:00" for day in (1, 2, 3))
+SPLIT_1, SPLIT_2 = "nightly-2026-03-01", "nightly-2026-03-02"  # the split tables are keyed on the date
+AFTER_NIGHT_1 = 1772413200  # 2026-03-02T01:00:00Z: events a later log delivers, after night 1 ended
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +86,17 @@ def _registry_state(settings) -> dict:
 
 def _lake_versions(settings) -> dict:
     from jobs.core import lake
-    names = [lake.INTERACTIONS, lake.split_table("nightly"), lake.USER_PROFILES, lake.ITEM_PROFILES]
+    names = [lake.INTERACTIONS, lake.split_table(SPLIT_1), lake.USER_PROFILES, lake.ITEM_PROFILES]
     return {n: str(lake.current_version(settings, n)) for n in names}
+
+
+def _split_rows(settings, name: str) -> list[tuple]:
+    """The split table's rows, sorted, read with pandas (independently of the code under test)."""
+    import pandas as pd
+
+    folder = settings.lake / "splits" / name
+    frame = pd.concat([pd.read_parquet(p) for p in sorted(folder.resolve().rglob("*.parquet"))])
+    return sorted(frame[["user_id", "item_id", "split"]].astype(str).itertuples(index=False, name=None))
 
 
 def _feature_files(settings) -> dict:
@@ -125,14 +136,27 @@ def test_nightly_end_to_end_rerun_and_bad_batch(pipeline, tmp_path):
     assert again["tags"]["1"]["ktrec.gate"] == gate
     assert count() == rows_first
 
+    # Night 2 brings 20 more users whose events happen after night 1; then night 1 is cleared and rerun.
+    split_1 = _split_rows(settings, SPLIT_1)
+    later = run(NIGHT_2, _conf(ml100k_slice(tmp_path / "later", users=60, late=(41, AFTER_NIGHT_1))))
+    assert later["state"] == "success", later
+    assert count() > rows_first  # the new events are in the lake...
+    split_2 = _split_rows(settings, SPLIT_2)
+    assert {u for u, *_ in split_2} - {u for u, *_ in split_1} == {str(u) for u in range(41, 61)}
+    rerun = run(NIGHT_1, _conf(good))
+    assert rerun["state"] == "success", rerun
+    # ...but night 1 rebuilt from the same lake sees none of them: its split is row-for-row the first one.
+    assert _split_rows(settings, SPLIT_1) == split_1
+    state = _registry_state(settings)
+
     # A bad batch fails validation: nothing from the split on runs, and features and models are untouched.
     lake_before, features_before = _lake_versions(settings), _feature_files(settings)
-    bad = run(NIGHT_2, _conf(ml100k_slice(tmp_path / "bad", users=40, corrupt=True)))
+    bad = run(NIGHT_3, _conf(ml100k_slice(tmp_path / "bad", users=40, corrupt=True)))
     assert bad["state"] == "failed"
     assert bad["tasks"]["validate"] == "failed"
     for task in ("split", "materialize", "evaluate", "register", "promote", "train_cora"):
         assert bad["tasks"].get(task) in ("upstream_failed", None), (task, bad["tasks"])
-    assert _registry_state(settings) == again
+    assert _registry_state(settings) == state
     assert _feature_files(settings) == features_before
     after = _lake_versions(settings)
     assert {k: after[k] for k in after if k != "interactions"} == {

@@ -115,12 +115,7 @@ def build(
 def _events(spark: SparkSession, settings: Settings, *, split: str | None, valid_frac: float,
             test_frac: float) -> DataFrame:
     if split:
-        table = lake.split_table(split)
-        if not lake.exists(settings, table):
-            raise FileNotFoundError(f"split table {table} does not exist in {settings.lake}; run `ktrec split`")
-        return read_table(spark, settings, table).select(*EVENT_COLUMNS, "split")
-    if not lake.exists(settings, lake.INTERACTIONS):
-        raise FileNotFoundError(f"no interactions table in {settings.lake}; run `ktrec ingest` first")
+        return read_table(spark, settings, lake.split_table(split)).select(*EVENT_COLUMNS, "split")
     events = read_table(spark, settings, lake.INTERACTIONS).select(*EVENT_COLUMNS)
     return time_split(events, valid_frac=valid_frac, test_frac=test_frac)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.core.settings import Settings
+from jobs.registry import gate
 from jobs.registry.tracking import CHALLENGER, CHAMPION, RUN_KEY, client, experiment_id, find_run
 
 log = logging.getLogger(__name__)
@@ -36,17 +37,11 @@ def flat_metrics(metrics: dict[str, dict[str, dict]]) -> dict[str, float]:
 
 
 def decide(metrics: dict[str, float], *, champion_auc: float | None, margin: float) -> tuple[bool, str]:
-    """The gate: beat every baseline of the run, then the champion by ``margin``."""
-    auc = metrics.get(GATE_METRIC)
-    if auc is None:
-        return False, "no test AUC for CoRA (the test set lacks one of the classes)"
-    for system in ("zero_shot", "lora", "cf"):
-        other = metrics.get(f"{system}_all_auc")
-        if other is not None and auc <= other:
-            return False, f"CoRA AUC {auc:.4f} does not beat the {system} baseline ({other:.4f})"
-    if champion_auc is not None and auc <= champion_auc + margin:
-        return False, f"CoRA AUC {auc:.4f} does not beat the champion's {champion_auc:.4f} by {margin}"
-    return True, "beats every baseline" + ("; no champion yet" if champion_auc is None else " and the champion")
+    """The registry's one gate (:func:`jobs.registry.gate.decide`) on CoRA's test AUC: beat every baseline of
+    the run, then the champion by ``margin``."""
+    baselines = {f"{system} baseline": metrics.get(f"{system}_all_auc") for system in ("zero_shot", "lora", "cf")}
+    return gate.decide("CoRA AUC", metrics.get(GATE_METRIC), baselines=baselines, champion=champion_auc,
+                       margin=margin)
 
 
 def register_cora(settings: Settings, *, summary: dict[str, Any], run_key: str, promote: bool = True) -> dict:
@@ -72,15 +67,14 @@ def register_cora(settings: Settings, *, summary: dict[str, Any], run_key: str, 
     version = versions[0] if versions else _new_version(mlflow_client, run_id)
     mlflow_client.set_registered_model_alias(REGISTERED, CHALLENGER, version.version)
 
-    champion = _champion(mlflow_client)
+    champion = gate.alias_version(mlflow_client, REGISTERED, CHAMPION)
     champion_auc = None
     if champion is not None and champion.run_id != run_id:
         champion_auc = mlflow_client.get_run(champion.run_id).data.metrics.get(GATE_METRIC)
     passed, reason = decide(metrics, champion_auc=champion_auc, margin=settings.mlflow.promotion_margin)
     if champion is not None and champion.run_id == run_id:
         passed, reason = False, "already the champion"
-    mlflow_client.set_model_version_tag(REGISTERED, version.version, "ktrec.gate", "passed" if passed else "refused")
-    mlflow_client.set_model_version_tag(REGISTERED, version.version, "ktrec.gate_reason", reason)
+    gate.tag_decision(mlflow_client, REGISTERED, version.version, passed, reason)
     promoted = passed and promote
     if promoted:
         mlflow_client.set_registered_model_alias(REGISTERED, CHAMPION, version.version)
@@ -99,10 +93,3 @@ def _new_version(mlflow_client, run_id: str):
         pass  # already registered
     source = f"{mlflow_client.get_run(run_id).info.artifact_uri}/adapter"
     return mlflow_client.create_model_version(REGISTERED, source=source, run_id=run_id)
-
-
-def _champion(mlflow_client):
-    try:
-        return mlflow_client.get_model_version_by_alias(REGISTERED, CHAMPION)
-    except Exception:  # noqa: BLE001 - MLflow raises a generic error when the model or alias is absent
-        return None

@@ -33,17 +33,14 @@ class CoRAScorer:
     def _liked(self) -> pd.DataFrame:
         """The lake's liked events with titles, newest last (read once)."""
         if self._history is None:
-            for table in (lake.INTERACTIONS, lake.ITEMS):
-                if not lake.exists(self.settings, table):
-                    raise FileNotFoundError(f"no {table} table in {self.settings.lake}: cannot build prompts")
-            events = pd.read_parquet(lake.table_path(self.settings, lake.INTERACTIONS),
+            events = lake.read_frame(self.settings, lake.INTERACTIONS,
                                      columns=["user_id", "item_id", "rating", "event_ts"])
             liked = events[events["rating"] >= self.threshold].sort_values("event_ts", kind="stable")
             self._history = liked.merge(self.titles().rename("title"), left_on="item_id", right_index=True, how="left")
         return self._history
 
     def titles(self) -> pd.Series:
-        items = pd.read_parquet(lake.table_path(self.settings, lake.ITEMS), columns=["item_id", "title"])
+        items = lake.read_frame(self.settings, lake.ITEMS, columns=["item_id", "title"])
         return items.set_index(items["item_id"].astype(str))["title"]
 
     def prompts(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
@@ -83,4 +80,4 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
     missing = {"user_id", "item_id"} - set(frame.columns)
     if missing:
         raise ValueError(f"{path} lacks columns {sorted(missing)} (need user_id, item_id)")
-    return list(zip(frame["user_id"].astype(str), frame["item_id"].astype(str)))
+    return list(zip(frame["user_id"].astype(str), frame["item_id"].astype(str), strict=False))

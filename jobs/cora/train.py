@@ -35,11 +35,8 @@ PREPARED = {"smollm2", "gemma3"}
 
 def read_examples(settings: Settings, name: str) -> tuple[pd.DataFrame, dict, Path]:
     """The prompt table's rows and meta.json; a clear error when it has not been built."""
-    path = lake.table_path(settings, cora_table(name))
-    if not path.exists():
-        raise FileNotFoundError(f"no table {cora_table(name)} in {settings.lake}; run `ktrec cora-data --name {name}`")
-    files = sorted(p for p in path.glob("*.parquet"))
-    frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    path = lake.require(settings, cora_table(name))
+    frame = lake.read_frame(settings, cora_table(name))
     return frame, json.loads((path / "meta.json").read_text()), path.resolve()
 
 

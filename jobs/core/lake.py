@@ -52,6 +52,28 @@ PROFILES_SCHEMA = (
     "event_timestamp TIMESTAMP, created_timestamp TIMESTAMP"
 )
 
+# Stats tables: the feature columns (name, type, description) between the id and the two timestamps.
+# jobs.publish.stats writes them, features/views.py declares them as Feast fields: this is the one list.
+STATS_FEATURES = {
+    "user": [
+        ("n_interactions", "bigint", "Interactions of the user up to the as-of time."),
+        ("mean_rating", "double", "Mean explicit rating given by the user (null when no event has a rating)."),
+        ("days_since_last", "double", "Days between the user's last interaction and the as-of time."),
+        ("n_items", "bigint", "Distinct items the user interacted with."),
+    ],
+    "item": [
+        ("n_interactions", "bigint", "Interactions with the item up to the as-of time."),
+        ("mean_rating", "double", "Mean explicit rating of the item (null when no event has a rating)."),
+        ("days_since_last", "double", "Days between the item's last interaction and the as-of time."),
+        ("n_users", "bigint", "Distinct users who interacted with the item."),
+    ],
+}
+
+
+def stats_columns(entity: str) -> list[str]:
+    return [f"{entity}_id", *(name for name, _, _ in STATS_FEATURES[entity]), "event_timestamp", "created_timestamp"]
+
+
 INTERACTIONS = "interactions"
 ITEMS = "items"
 USERS = "users"
@@ -86,6 +108,44 @@ def table_path(settings: Settings, name: str) -> Path:
 
 def exists(settings: Settings, name: str) -> bool:
     return table_path(settings, name).exists()
+
+
+# The command whose run writes each table: the hint of the one "missing table" error.
+PRODUCERS = {
+    INTERACTIONS: "ktrec ingest", ITEMS: "ktrec ingest", USERS: "ktrec ingest", QUARANTINE: "ktrec ingest",
+    USER_PROFILES: "ktrec profiles --entity user", ITEM_PROFILES: "ktrec profiles --entity item",
+    USER_STATS: "ktrec stats", ITEM_STATS: "ktrec stats", "splits": "ktrec split", "cora": "ktrec cora data",
+}
+
+
+class MissingTable(FileNotFoundError):
+    """A lake table that was never written, and the command that writes it."""
+
+    def __init__(self, name: str, path: Path) -> None:
+        producer = PRODUCERS.get(name, PRODUCERS.get(name.split("/")[0], "the job that writes it"))
+        super().__init__(f"lake table {name!r} does not exist at {path}: run `{producer}` first")
+        self.table = name
+
+
+def require(settings: Settings, name: str) -> Path:
+    """The stable path of table ``name``; :class:`MissingTable` when it was never written."""
+    path = table_path(settings, name)
+    if not path.exists():
+        raise MissingTable(name, path)
+    return path
+
+
+def read_frame(settings: Settings, name: str, columns: list[str] | None = None):
+    """A lake table as pandas, without Spark (small tables, serving-side reads); only ``*.parquet`` files,
+    hive partitions (``event_date``) as columns."""
+    import pyarrow.dataset as ds
+
+    root = require(settings, name).resolve()
+    files = sorted(str(p) for p in root.rglob("*.parquet") if not p.name.startswith((".", "_")))
+    if not files:
+        raise MissingTable(name, root)
+    dataset = ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=str(root))
+    return dataset.to_table(columns=columns).to_pandas()
 
 
 def current_version(settings: Settings, name: str) -> Path | None:

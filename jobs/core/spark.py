@@ -1,6 +1,7 @@
 """Builds the SparkSession every job uses, bound to loopback and to UTC.
 
-Jobs take a ``SparkSession`` argument; only CLI entry points and tests call :func:`get_spark`.
+Jobs call :func:`get_spark`, which returns the process's one session (``getOrCreate``), so a job run from a
+test, the CLI or an Airflow task shares it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import os
 
 from pyspark.sql import DataFrame, SparkSession
 
-from jobs.core.lake import table_path
+from jobs.core.lake import require
 from jobs.core.settings import Settings
 
 
@@ -44,7 +45,4 @@ def read_table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
 
     Only ``*.parquet`` files are read: a table folder may also hold sidecars such as a split's meta.json.
     """
-    path = table_path(settings, name)
-    if not path.exists():
-        raise FileNotFoundError(f"lake table {name!r} does not exist at {path}")
-    return spark.read.option("pathGlobFilter", "*.parquet").parquet(str(path))
+    return spark.read.option("pathGlobFilter", "*.parquet").parquet(str(require(settings, name)))

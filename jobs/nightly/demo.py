@@ -18,9 +18,9 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
+from jobs.core.names import NIGHTLY_DAG_ID
 from jobs.core.settings import REPO_ROOT, Settings
 
-DAG_ID = "ktrec_nightly"
 VENV_BIN = Path(sys.executable).parent
 # What `airflow standalone` needs to show the demo's runs.
 UI_ENV = ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__LOAD_EXAMPLES", "KTREC_HOME", "PYTHONPATH")
@@ -76,7 +76,7 @@ def run(settings: Settings, *, run_date: date, models: list[str], epochs: int | 
     conf = {"models": models, "epochs": epochs, "dataset": str(settings.dataset)}
     logical = datetime.combine(run_date, dtime(2, 0), UTC).isoformat()
     started = time.perf_counter()
-    airflow(env, "dags", "test", DAG_ID, logical, "-c", json.dumps(conf), timeout=3600, capture=False)
+    airflow(env, "dags", "test", NIGHTLY_DAG_ID, logical, "-c", json.dumps(conf), timeout=3600, capture=False)
     seconds = round(time.perf_counter() - started, 1)
     decisions = sorted((settings.runs_dir / run_date.isoformat()).glob("*-decision.json"))
     return {

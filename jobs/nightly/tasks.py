@@ -1,10 +1,10 @@
 """The model half of the nightly pipeline as plain functions: train, evaluate, gate, register, promote.
 
-``dags/ktrec_nightly.py`` calls one of these per task (the data half calls jobs.ingest.batch, jobs.validate.gate,
-jobs.split.table, jobs.profiles.generate, jobs.publish.stats and jobs.publish.materialize directly). They take the run date explicitly,
-so every output is keyed on the DAG run's logical date: training runs go to ``runs/<date>/<model>-<variant>``
-and MLflow runs carry the key ``<dag>/<date>/<model>/<variant>``; a rerun of the same date overwrites the
-run folders and reuses the MLflow runs and versions instead of adding new ones.
+``dags/ktrec_nightly.py`` calls one of these per task (the data half calls the ``run`` of jobs.ingest,
+jobs.validate, jobs.split, jobs.profiles, jobs.publish.stats and jobs.publish.materialize directly). They take
+the run date explicitly, so every output is keyed on the DAG run's logical date: training runs go to
+``runs/<date>/<model>-<variant>`` and MLflow runs carry the key ``<dag>/<date>/<model>/<variant>``; a rerun of
+the same date overwrites the run folders and reuses the MLflow runs and versions instead of adding new ones.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from jobs.core import files
+from jobs.core.names import NIGHTLY_DAG_ID, VARIANTS
 from jobs.core.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
-DAG_ID = "ktrec_nightly"
-VARIANTS = ("baseline", "kt")
 SCENARIOS = REPO_ROOT / "conf"
 
 
@@ -34,7 +33,7 @@ def scenario_for(model: str, variant: str) -> Path:
 
 
 def run_key(run_date: date, model: str, variant: str) -> str:
-    return f"{DAG_ID}/{run_date.isoformat()}/{model}/{variant}"
+    return f"{NIGHTLY_DAG_ID}/{run_date.isoformat()}/{model}/{variant}"
 
 
 def train_one(
@@ -185,5 +184,5 @@ def train_cora(
         max_test=max_test, output_dir=settings.runs_dir / run_date.isoformat() / "cora",
     )
     return register_cora(
-        settings, summary=summary, run_key=f"{DAG_ID}/{run_date.isoformat()}/cora", promote=promote
+        settings, summary=summary, run_key=f"{NIGHTLY_DAG_ID}/{run_date.isoformat()}/cora", promote=promote
     )

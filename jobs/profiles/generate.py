@@ -139,6 +139,25 @@ def _pca_sidecar(settings: Settings, *, entity: str, new: pa.Table) -> dict[str,
     return {profile_table.PCA_FILE: pca_bytes(fit_pca(np.stack(vectors), settings.embed.pca_dim))}
 
 
+def _hashes(settings: Settings, prompts: list[Prompt], *, generator: str, chat: bool, embedder: str) -> dict:
+    """Each entity's content hash: its prompt inputs plus everything that would change its profile."""
+    return {
+        p.entity_id: source_hash(p, generator=generator, chat=chat, embedder=embedder,
+                                 max_new_tokens=settings.llm.max_new_tokens)
+        for p in prompts
+    }
+
+
+def _throughput(gens: list[Generation], todo: list[Prompt], seconds: float) -> dict:
+    tokens = sum(g.generated_tokens or 0 for g in gens)
+    return {
+        "generated_tokens": tokens,
+        "generation_seconds": round(seconds, 3),
+        "profiles_per_s": round(len(todo) / seconds, 3) if seconds > 0 and todo else None,
+        "tokens_per_s": round(tokens / seconds, 2) if seconds > 0 and tokens else None,
+    }
+
+
 def run(
     settings: Settings,
     *,
@@ -160,16 +179,7 @@ def run(
         gen_id = generator_id(llm)
         encoder = models_for.encoder(settings)
         prompts = build_prompts(settings, entity=entity, as_of=as_of, backend=llm)
-        hashes = {
-            p.entity_id: source_hash(
-                p,
-                generator=gen_id,
-                chat=llm.chat,
-                embedder=encoder.name,
-                max_new_tokens=settings.llm.max_new_tokens,
-            )
-            for p in prompts
-        }
+        hashes = _hashes(settings, prompts, generator=gen_id, chat=llm.chat, embedder=encoder.name)
         stored = profile_table.latest(settings, entity, as_of=as_of)
         previous = dict(zip(stored["entity_id"], stored["source_hash"], strict=False))
         todo = [p for p in prompts if full or previous.get(p.entity_id) != hashes[p.entity_id]]
@@ -191,23 +201,12 @@ def run(
         version = str(
             profile_table.write_version(settings, entity=entity, rows=rows, sidecars=sidecars).resolve()
         )
-    tokens = sum(g.generated_tokens or 0 for g in gens)
     summary = {
-        "entity": entity,
-        "table": str(lake.table_path(settings, table)),
-        "generator": gen_id,
-        "as_of": as_of.isoformat(),
-        "entities": len(prompts),
-        "regenerated": rows.num_rows,
-        "unchanged": len(prompts) - len(todo),
-        "failed": len(failures),
-        "retried": retried,
+        "entity": entity, "table": str(lake.table_path(settings, table)), "generator": gen_id,
+        "as_of": as_of.isoformat(), "entities": len(prompts), "regenerated": rows.num_rows,
+        "unchanged": len(prompts) - len(todo), "failed": len(failures), "retried": retried,
         "failure_reasons": dict(Counter(f["reason"].split(":")[0] for f in failures)),
-        "generated_tokens": tokens,
-        "seconds": round(time.perf_counter() - started, 3),
-        "generation_seconds": round(gen_seconds, 3),
-        "profiles_per_s": round(len(todo) / gen_seconds, 3) if gen_seconds > 0 and todo else None,
-        "tokens_per_s": round(tokens / gen_seconds, 2) if gen_seconds > 0 and tokens else None,
+        **_throughput(gens, todo, gen_seconds), "seconds": round(time.perf_counter() - started, 3),
         "version": version,
     }
     log.info("profiles %s: %s", entity, summary)

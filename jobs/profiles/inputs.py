@@ -26,10 +26,7 @@ def read_arrow(
     row_filter: ds.Expression | None = None,
 ) -> pa.Table:
     """A lake table as Arrow (hive partitions such as ``event_date`` become columns)."""
-    path = lake.table_path(settings, name)
-    if not path.exists():
-        raise FileNotFoundError(f"lake table {name!r} does not exist at {path}; run `ktrec ingest` first")
-    dataset = ds.dataset(path.resolve(), format="parquet", partitioning="hive")
+    dataset = ds.dataset(lake.require(settings, name).resolve(), format="parquet", partitioning="hive")
     return dataset.to_table(columns=columns, filter=row_filter)
 
 
@@ -50,11 +47,7 @@ def load_users(settings: Settings) -> dict[str, dict[str, Any]]:
 
 def _ts_scalar(settings: Settings, as_of: datetime) -> pa.Scalar:
     """``as_of`` typed like the stored event_ts (tz-aware UTC from Spark; naive UTC from some writers)."""
-    path = lake.table_path(settings, lake.INTERACTIONS)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"lake table {lake.INTERACTIONS!r} does not exist at {path}; run `ktrec ingest` first"
-        )
+    path = lake.require(settings, lake.INTERACTIONS)
     kind = ds.dataset(path.resolve(), format="parquet", partitioning="hive").schema.field("event_ts").type
     stamp = pd.Timestamp(as_of).tz_convert("UTC")
     return pa.scalar(stamp if kind.tz else stamp.tz_localize(None), type=kind)

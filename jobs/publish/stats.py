@@ -22,29 +22,12 @@ from pyspark.sql import functions as F
 
 from jobs.core import lake
 from jobs.core.settings import Settings
+from jobs.core.spark import read_table
 from jobs.ingest.write import parquet_rows
 
 log = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86_400
-USER_STATS_COLUMNS = [
-    "user_id",
-    "n_interactions",
-    "mean_rating",
-    "days_since_last",
-    "n_items",
-    "event_timestamp",
-    "created_timestamp",
-]
-ITEM_STATS_COLUMNS = [
-    "item_id",
-    "n_interactions",
-    "mean_rating",
-    "days_since_last",
-    "n_users",
-    "event_timestamp",
-    "created_timestamp",
-]
 
 
 def entity_stats(
@@ -78,13 +61,13 @@ def entity_stats(
 
 def user_stats(interactions: DataFrame, *, as_of: datetime, created: datetime) -> DataFrame:
     return entity_stats(interactions, key="user_id", other="item_id", as_of=as_of, created=created).select(
-        *USER_STATS_COLUMNS
+        *lake.stats_columns("user")
     )
 
 
 def item_stats(interactions: DataFrame, *, as_of: datetime, created: datetime) -> DataFrame:
     return entity_stats(interactions, key="item_id", other="user_id", as_of=as_of, created=created).select(
-        *ITEM_STATS_COLUMNS
+        *lake.stats_columns("item")
     )
 
 
@@ -116,11 +99,7 @@ def publish_as_of(settings: Settings, *, table: str, rows: DataFrame, as_of: dat
 
 def compute(spark: SparkSession, settings: Settings, *, as_of: datetime) -> dict[str, DataFrame]:
     """The two stats tables for ``as_of`` from the lake's interactions (not yet written)."""
-    if not lake.exists(settings, lake.INTERACTIONS):
-        raise FileNotFoundError(
-            f"lake table {lake.INTERACTIONS!r} does not exist under {settings.lake}; run `ktrec ingest` first"
-        )
-    interactions = spark.read.parquet(str(lake.table_path(settings, lake.INTERACTIONS)))
+    interactions = read_table(spark, settings, lake.INTERACTIONS)
     created = datetime.now(UTC)  # bookkeeping only: which run wrote the row
     return {
         lake.USER_STATS: user_stats(interactions, as_of=as_of, created=created),

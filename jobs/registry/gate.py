@@ -38,7 +38,29 @@ class GateDecision:
         return asdict(self)
 
 
-def _alias_version(mlflow_client, name: str, alias: str):
+def decide(
+    label: str, value: float | None, *, baselines: dict[str, float | None], champion: float | None,
+    margin: float, champion_version: str | None = None,
+) -> tuple[bool, str]:
+    """The one promotion rule, for every registered model (CF models and the LLM methods alike): ``value``
+    of metric ``label`` must beat every baseline of its own run, then the champion by more than ``margin``.
+    A baseline or champion without a value (``None``) does not count."""
+    if value is None:
+        return False, f"no {label} for the challenger"
+    for name, other in baselines.items():
+        if other is not None and not value > other:
+            return False, f"{label} {value:.4f} does not beat the {name} ({other:.4f})"
+    names = ", ".join(f"{name} ({other:.4f})" for name, other in baselines.items() if other is not None)
+    if champion is None:
+        return True, f"{label} {value:.4f} beats {names or 'no baseline'}; no champion yet"
+    who = f"champion v{champion_version}" if champion_version else "the champion"
+    if not value > champion + margin:
+        return False, f"{label} {value:.4f} does not beat {who} ({champion:.4f}) by the margin {margin}"
+    return True, f"{label} {value:.4f} beats {who} ({champion:.4f}) + {margin} and {names}"
+
+
+def alias_version(mlflow_client, name: str, alias: str):
+    """The version behind ``alias`` of registered model ``name``; None when the model or alias is absent."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -47,11 +69,17 @@ def _alias_version(mlflow_client, name: str, alias: str):
         return None
 
 
+def tag_decision(mlflow_client, name: str, version: str, passed: bool, reason: str) -> None:
+    """Write the decision on the version, so the registry UI shows why it was or was not promoted."""
+    mlflow_client.set_model_version_tag(name, version, "ktrec.gate", "passed" if passed else "refused")
+    mlflow_client.set_model_version_tag(name, version, "ktrec.gate_reason", reason)
+
+
 def _version(mlflow_client, name: str, version: str | None):
     mv = (
         mlflow_client.get_model_version(name, version)
         if version
-        else _alias_version(mlflow_client, name, CHALLENGER)
+        else alias_version(mlflow_client, name, CHALLENGER)
     )
     if mv is None:
         raise LookupError(f"{name} has no version {version or 'with alias ' + CHALLENGER}")
@@ -92,36 +120,18 @@ def gate_run(
     if baseline.data.tags.get("ktrec.split_digest") != run.data.tags.get("ktrec.split_digest"):
         return GateDecision(**decision, passed=False, reason="baseline was evaluated on another test split")
     decision["baseline_ndcg"] = baseline_ndcg = baseline.data.metrics.get(GATE_METRIC, float("nan"))
-    if not ndcg > baseline_ndcg:
-        return GateDecision(
-            **decision,
-            passed=False,
-            reason=f"NDCG@10 {ndcg:.4f} does not beat the no-KT baseline {baseline_ndcg:.4f}",
-        )
-    champion = _alias_version(mlflow_client, name, CHAMPION)
-    if champion is None:
-        return GateDecision(**decision, passed=True, reason="beats the baseline; no champion yet")
-    decision["champion_version"] = str(champion.version)
-    if champion.run_id == run_id:
-        return GateDecision(**decision, passed=True, reason="already the champion")
-    decision["champion_ndcg"] = champion_ndcg = _champion_ndcg(settings, name, champion, run)
-    if not ndcg > champion_ndcg + margin:
-        return GateDecision(
-            **decision,
-            passed=False,
-            reason=(
-                f"NDCG@10 {ndcg:.4f} does not beat champion v{champion.version} ({champion_ndcg:.4f}) "
-                f"by the margin {margin}"
-            ),
-        )
-    return GateDecision(
-        **decision,
-        passed=True,
-        reason=(
-            f"NDCG@10 {ndcg:.4f} beats champion v{champion.version} ({champion_ndcg:.4f}) + {margin} "
-            f"and the baseline ({baseline_ndcg:.4f})"
-        ),
+    champion = alias_version(mlflow_client, name, CHAMPION)
+    champion_ndcg = None
+    if champion is not None:
+        decision["champion_version"] = str(champion.version)
+        if champion.run_id == run_id:
+            return GateDecision(**decision, passed=True, reason="already the champion")
+        decision["champion_ndcg"] = champion_ndcg = _champion_ndcg(settings, name, champion, run)
+    passed, reason = decide(
+        "NDCG@10", ndcg, baselines={"no-KT baseline": baseline_ndcg}, champion=champion_ndcg, margin=margin,
+        champion_version=decision.get("champion_version"),
     )
+    return GateDecision(**decision, passed=passed, reason=reason)
 
 
 def _champion_ndcg(settings: Settings, name: str, champion, challenger_run) -> float:
@@ -147,13 +157,7 @@ def record(settings: Settings, decision: GateDecision) -> None:
     """Write the decision on the version, so the registry UI shows why it was or was not promoted."""
     if decision.version is None:
         raise ValueError("record() needs a registered version; the decision was taken on a bare run")
-    mlflow_client = client(settings)
-    mlflow_client.set_model_version_tag(
-        decision.model, decision.version, "ktrec.gate", "passed" if decision.passed else "refused"
-    )
-    mlflow_client.set_model_version_tag(
-        decision.model, decision.version, "ktrec.gate_reason", decision.reason
-    )
+    tag_decision(client(settings), decision.model, decision.version, decision.passed, decision.reason)
 
 
 def promote(
@@ -176,7 +180,7 @@ def rollback(settings: Settings, *, model: str, to_version: str) -> dict[str, An
     mlflow_client = client(settings)
     name = registered_name(model)
     target = mlflow_client.get_model_version(name, str(to_version))  # raises when absent
-    previous = _alias_version(mlflow_client, name, CHAMPION)
+    previous = alias_version(mlflow_client, name, CHAMPION)
     mlflow_client.set_registered_model_alias(name, CHAMPION, str(target.version))
     mlflow_client.set_model_version_tag(
         name, str(target.version), "ktrec.rollback_from", str(previous.version) if previous else "none"
@@ -193,5 +197,5 @@ def rollback(settings: Settings, *, model: str, to_version: str) -> dict[str, An
 
 def champion(settings: Settings, *, model: str) -> str | None:
     """The current champion version of ``model``, or None."""
-    mv = _alias_version(client(settings), registered_name(model), CHAMPION)
+    mv = alias_version(client(settings), registered_name(model), CHAMPION)
     return str(mv.version) if mv else None

@@ -9,7 +9,6 @@ is asked for enough extra items to fill ten slots after filtering.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pandas as pd
 
@@ -18,15 +17,9 @@ from jobs.core.settings import Settings
 
 def read_split(settings: Settings, split: str) -> pd.DataFrame:
     """The split table (``user_id, item_id, rating, event_ts, split``) as pandas."""
-    from jobs.core.lake import split_table, table_path
+    from jobs.core.lake import read_frame, split_table
 
-    folder = table_path(settings, split_table(split))
-    files = sorted(Path(folder).rglob("*.parquet"))
-    if not files:
-        raise FileNotFoundError(f"split {split!r} has no parquet files under {folder}")
-    return pd.concat(
-        [pd.read_parquet(f, columns=["user_id", "item_id", "split"]) for f in files], ignore_index=True
-    )
+    return read_frame(settings, split_table(split), columns=["user_id", "item_id", "split"])
 
 
 def ndcg_at_k(ranked: list[str], relevant: set[str], k: int = 10) -> float:

@@ -1,11 +1,14 @@
 """``ktrec split``: a deterministic, leakage-free train/valid/test split of the lake's interactions.
 
-Steps, in order: read ``interactions``; collapse duplicate (user, item) pairs to their latest event (a
+Steps, in order: read ``interactions`` (only events before ``as_of`` when given: the nightly DAG passes the
+end of its logical date and names the split after the date, so a rerun of an old night reproduces it
+exactly, whatever was ingested since); collapse duplicate (user, item) pairs to their latest event (a
 re-rating replaces the earlier one); keep ratings >= ``min_rating`` if given; apply the ``k_core`` filter
 if k > 0; split (``loo``: leave-last-out per user, ``temporal``: global 80/10/10 time cut, ``random``:
 80/10/10 hashed on the event key and seed); drop valid/test rows whose user or item has no train row.
 The result is published atomically as the lake table ``splits/<name>`` (SPLIT_COLUMNS) with a
-``meta.json`` beside the parquet files (see HELPERS_CONTRACTS). The transforms are in jobs/split/strategies.py.
+``meta.json`` beside the parquet files (strategy, seed, as-of, counts, ``train_end``: the feature cut-off the
+trainers read profiles at). The transforms are in jobs/split/strategies.py.
 """
 
 from __future__ import annotations
@@ -33,15 +36,18 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 def run(
     settings: Settings, *, strategy: str, name: str | None = None, seed: int = 2024, k_core: int = 0,
-    min_rating: float | None = None,
+    min_rating: float | None = None, as_of: datetime | None = None,
 ) -> dict[str, Any]:
-    """Build and publish ``splits/<name>`` (default name: the strategy); returns its path and meta."""
+    """Build and publish ``splits/<name>`` (default name: the strategy) from the events before ``as_of``
+    (all when None); returns its path and meta."""
     started = time.perf_counter()
     name = name or strategy
     _check_args(strategy=strategy, name=name, k_core=k_core)
     spark = get_spark(settings)
     source = lake.current_version(settings, lake.INTERACTIONS)
     events = read_table(spark, settings, lake.INTERACTIONS).select("user_id", "item_id", "rating", "event_ts")
+    if as_of is not None:
+        events = events.where(F.col("event_ts") < F.lit(lake.as_utc(as_of)))
     events = sp.latest_per_pair(events.where(F.col("user_id").isNotNull() & F.col("item_id").isNotNull()))
     if min_rating is not None:
         events = sp.keep_positives(events, min_rating=min_rating)
@@ -57,6 +63,7 @@ def run(
         cached.append(kept.cache())
         meta = {
             "name": name, "strategy": strategy, "seed": seed, "k_core": k_core, "min_rating": min_rating,
+            "as_of": lake.as_utc(as_of).isoformat() if as_of is not None else None,
             "dedup": "latest event per (user_id, item_id)", "source_version": source.name if source else None,
             **split_stats(kept, rows_before=split.count()),
         }
@@ -91,10 +98,7 @@ def split_stats(kept: DataFrame, *, rows_before: int) -> dict[str, Any]:
 
 def read_split(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
     """The split table as a DataFrame (its folder also holds meta.json, which Spark must skip)."""
-    try:
-        return read_table(spark, settings, lake.split_table(name))
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f"{err}: run `ktrec split` first") from err
+    return read_table(spark, settings, lake.split_table(name))
 
 
 def read_meta(settings: Settings, name: str) -> dict[str, Any]:

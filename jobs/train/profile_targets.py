@@ -27,8 +27,7 @@ def read_profiles(
     """``(entity_id -> embedding, version)`` of ``ids`` as of ``as_of``: through Feast, or from the lake when
     ``generator`` keeps only profiles whose generator starts with it (e.g. ``template:``, ``vllm:``)."""
     name = lake.profile_table(entity)
-    if not lake.exists(settings, name):
-        raise FileNotFoundError(f"lake table {name} does not exist: run `ktrec profiles --entity {entity}` first")
+    lake.require(settings, name)
     cutoff = pd.Timestamp(lake.as_utc(as_of))
     if generator:
         latest = _lake_latest(settings, entity=entity, as_of=cutoff, generator=generator)

@@ -52,7 +52,8 @@ def run(
     evals = {name: evaluate_split(result.model, data, name) for name in ("valid", "test")}
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    run_dir = Path(output_dir) if output_dir else settings.runs_dir / f"{plan.model.name}-{plan.variant}-{split}-s{seed}-{stamp}"
+    default = settings.runs_dir / f"{plan.model.name}-{plan.variant}-{split}-s{seed}-{stamp}"
+    run_dir = Path(output_dir) if output_dir else default
     metrics = {
         "model": plan.model.name, "variant": plan.variant, "scenario": plan.name, "split": split, "seed": seed,
         "protocol": evals["test"].protocol, "valid": evals["valid"].to_dict(), "test": evals["test"].to_dict(),

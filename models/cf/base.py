@@ -83,6 +83,12 @@ def make_config(config_class: type, values: dict):
     return config_class(**values)
 
 
+def require_shape(model, data: TrainData) -> None:
+    """Models that keep the training graph (``setup``) need the matrix they were built for."""
+    if data.train.shape != (model.n_users, model.n_items):
+        raise ValueError(f"train matrix {data.train.shape} does not match the model ({model.n_users}, {model.n_items})")
+
+
 def require_positive(config, *names: str) -> None:
     """``__post_init__`` helper: each named field must be > 0."""
     for name in names:

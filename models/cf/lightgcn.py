@@ -31,6 +31,7 @@ from models.cf.base import (
     make_config,
     require_positive,
     require_range,
+    require_shape,
 )
 
 
@@ -95,8 +96,7 @@ class LightGCN(Recommender):
         self.adjacency: torch.Tensor | None = None
 
     def setup(self, data: TrainData) -> None:
-        if data.train.shape != (self.n_users, self.n_items):
-            raise ValueError(f"train matrix {data.train.shape} does not match the model ({self.n_users}, {self.n_items})")
+        require_shape(self, data)
         self.adjacency = normalized_adjacency(data.train)
 
     def propagate(self) -> tuple[torch.Tensor, torch.Tensor]:

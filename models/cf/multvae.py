@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models.cf.base import Batch, Recommender, TrainData, make_config, require_positive, require_range
+from models.cf.base import Batch, Recommender, TrainData, make_config, require_positive, require_range, require_shape
 
 
 @dataclass
@@ -57,8 +57,7 @@ class MultVAE(Recommender):
         self.rows: sp.csr_matrix | None = None
 
     def setup(self, data: TrainData) -> None:
-        if data.train.shape != (self.n_users, self.n_items):
-            raise ValueError(f"train matrix {data.train.shape} does not match the model ({self.n_users}, {self.n_items})")
+        require_shape(self, data)
         self.rows = sp.csr_matrix(data.train, dtype=np.float32)
 
     def _input(self, user: torch.Tensor) -> torch.Tensor:

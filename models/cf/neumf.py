@@ -32,7 +32,9 @@ class NeuMFConfig:
         require_positive(self, "embedding_dim", "n_negatives")
         require_range(self, "dropout", 0.0, 0.99)
         if not self.mlp_hidden or any(int(h) < 1 for h in self.mlp_hidden):
-            raise ValueError(f"NeuMFConfig.mlp_hidden must be a non-empty list of positive widths, got {self.mlp_hidden}")
+            raise ValueError(
+                f"NeuMFConfig.mlp_hidden must be a non-empty list of positive widths, got {self.mlp_hidden}"
+            )
 
 
 class NeuMF(Recommender):

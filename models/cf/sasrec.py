@@ -41,7 +41,9 @@ class SASRecConfig:
         require_positive(self, "embedding_dim", "max_len", "n_layers", "n_heads", "inner_dim", "n_negatives")
         require_range(self, "dropout", 0.0, 0.99)
         if self.embedding_dim % self.n_heads:
-            raise ValueError(f"SASRecConfig.embedding_dim ({self.embedding_dim}) must be divisible by n_heads ({self.n_heads})")
+            raise ValueError(
+                f"SASRecConfig.embedding_dim ({self.embedding_dim}) must be divisible by n_heads ({self.n_heads})"
+            )
         if self.loss not in LOSSES:
             raise ValueError(f"SASRecConfig.loss must be one of {list(LOSSES)}, got {self.loss!r}")
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models.cf.base import Batch, Recommender, TrainData, make_config, require_positive, require_range
+from models.cf.base import Batch, Recommender, TrainData, make_config, require_positive, require_range, require_shape
 from models.sequences import pad_histories
 
 
@@ -65,8 +65,7 @@ class SimpleX(Recommender):
         self.history_len: torch.Tensor | None = None
 
     def setup(self, data: TrainData) -> None:
-        if data.train.shape != (self.n_users, self.n_items):
-            raise ValueError(f"train matrix {data.train.shape} does not match the model ({self.n_users}, {self.n_items})")
+        require_shape(self, data)
         sequences = data.sequences or [row.indices.astype(np.int64) for row in data.train]
         self.history, self.history_len = pad_histories(sequences, np.arange(self.n_users), self.config.history_len)
 

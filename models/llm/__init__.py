@@ -23,7 +23,7 @@ def get_backend(
     """The backend ``name``; ``options`` holds its settings by name (``max_new_tokens``, ``batch_size``...)."""
     llm = _Options(options or {})
     if name in ("transformers", "vllm") and (model_path is None or not (Path(model_path) / "config.json").is_file()):
-        raise FileNotFoundError(f"the {name} backend needs a Hugging Face model folder; {model_path} has no config.json")
+        raise FileNotFoundError(f"the {name} backend needs a Hugging Face model folder; {model_path} lacks config.json")
     if name == "template":
         from models.llm.template_backend import TemplateBackend
 
