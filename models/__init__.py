@@ -1,1 +1,3 @@
-"""PyTorch side of ktrec: CF zoo, knowledge transfer, CoRA, LLM generator and embedder backends, metrics."""
+"""PyTorch side of ktrec: CF zoo (``cf/``), knowledge transfer (``kt``, ``scenario``, ``trainer``), batches and
+sequences, LLM generator and embedder backends (``llm/``, ``embed``), CoRA (``cora/``), metrics and the served
+pyfunc (``serving``). Imports nothing of the project outside models/: jobs pass it paths and values."""

@@ -77,9 +77,13 @@ def test_profiles_render_to_feature_store_yaml(settings):
     assert servers["offline_store"]["type"] == "spark"
     assert servers["offline_store"]["spark_conf"]["spark.master"] == "spark://127.0.0.1:7077"
 
-    # features/ takes its lake paths from the process settings: a store for another lake is refused.
-    with pytest.raises(ValueError, match="process settings"):
-        get_store(Settings(home=settings.home.parent / "elsewhere"))
+    # The definitions are built for the settings they are asked for, whatever the process settings say.
+    from jobs.publish.store import definitions
+
+    elsewhere = Settings(home=settings.home.parent / "elsewhere")
+    paths = {o.name: o.path for o in definitions(elsewhere) if hasattr(o, "path") and o.name.startswith("lake_")}
+    assert paths == {f"lake_{t}": f"{elsewhere.home}/lake/{t}/**/*.parquet"
+                     for t in ("profiles_user", "profiles_item", "user_stats", "item_stats")}
 
 
 def test_point_in_time_reads_never_return_a_later_profile(settings):
