@@ -1,6 +1,6 @@
 """Train a CoRA adapter on a ``cora/<name>`` prompt table and compare it with three baselines.
 
-``ktrec train-cora --data NAME [--llm smollm2|gemma3|PATH] [--cf-run RUN_DIR]``. Steps:
+``ktrec cora train --data NAME [--llm smollm2|gemma3|PATH] [--cf-run RUN_DIR]``. Steps:
 
 1. read the prompt table (jobs/cora/data.py), keep examples with at least ``min_history`` liked titles,
    and draw the train/test subsets (``max_train`` / ``max_test`` rows, seeded; ``None`` = all);
@@ -37,7 +37,7 @@ def read_examples(settings: Settings, name: str) -> tuple[pd.DataFrame, dict, Pa
     """The prompt table's rows and meta.json; a clear error when it has not been built."""
     path = lake.table_path(settings, cora_table(name))
     if not path.exists():
-        raise FileNotFoundError(f"no table {cora_table(name)} in {settings.lake}; run `ktrec cora-data --name {name}`")
+        raise FileNotFoundError(f"no table {cora_table(name)} in {settings.lake}; run `ktrec cora data --name {name}`")
     files = sorted(p for p in path.glob("*.parquet"))
     frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     return frame, json.loads((path / "meta.json").read_text()), path.resolve()
