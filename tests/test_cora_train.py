@@ -1,6 +1,6 @@
 """The CoRA pipeline end to end on a tiny lake and a tiny random-weight LLM: prompt table (Spark),
 fallback BPR-MF, CoRA plus the three baselines, metrics by slice, the saved adapter reloaded and used
-by `ktrec score-cora`; and one short slow run on the real SmolLM2."""
+by `ktrec cora score`; and one short slow run on the real SmolLM2."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_train_cora_runs_all_systems_and_saves_a_reloadable_adapter(lake_with_pr
     again = adapter.probabilities(scores.user_id.tolist(), scores.item_id.tolist(), scores.prompt.tolist())
     assert np.allclose(again, scores.cora.to_numpy(), atol=1e-5)
 
-    result = CliRunner().invoke(app, ["score-cora", "--adapter", summary["adapter_path"], "--user", "u0",
+    result = CliRunner().invoke(app, ["cora", "score", "--adapter", summary["adapter_path"], "--user", "u0",
                                       "--item", "i2", "--json"])
     assert result.exit_code == 0, result.output
     cli_score = json.loads(result.stdout.strip().splitlines()[-1])["scores"][0]["score"]

@@ -71,7 +71,7 @@ def fallback_bpr(table_dir: Path, *, dim: int = 64, epochs: int = 30, lr: float 
             total, steps = total + float(loss.detach()), steps + 1
         losses.append(round(total / max(steps, 1), 5))
     users, items = embeddings_of(model)
-    info = {"cf_source": "fallback: BPR-MF trained by train-cora on the CoRA table's train rows",
+    info = {"cf_source": "fallback: BPR-MF trained by ktrec cora train on the CoRA table's train rows",
             "cf_model": "bpr", "cf_split": str(table_dir), "cf_split_matches_data": True,
             "cf_epochs": epochs, "cf_losses": losses, "cf_seconds": round(time.time() - started, 2)}
     log.info("fallback BPR-MF: %d users, %d items, loss %s -> %s", data.n_users, data.n_items, losses[0], losses[-1])

@@ -12,7 +12,7 @@ With the default ``min_history=0`` the table holds every rated event, so it is a
 (SPLIT_COLUMNS + meta.json with ``train_end``) that ``models.data.load_split`` reads to train the CF
 model on exactly CoRA's training events; trainers filter examples by ``n_history`` themselves.
 
-Run: ``ktrec cora-data --name ml100k [--split NAME] [--threshold 4]``. The transforms are pure
+Run: ``ktrec cora data --name ml100k [--split NAME] [--threshold 4]``. The transforms are pure
 ``DataFrame -> DataFrame`` functions; :func:`run` does the I/O and publishes atomically.
 """
 

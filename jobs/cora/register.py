@@ -1,6 +1,6 @@
 """CoRA adapters in the MLflow registry, gated on test AUC.
 
-``register_cora`` logs one ``ktrec train-cora`` run (params, AUC/UAUC per system and slice, the adapter
+``register_cora`` logs one ``ktrec cora train`` run (params, AUC/UAUC per system and slice, the adapter
 folder, its metrics.json), registers the adapter as a new version of ``ktrec-cora`` with the alias
 ``challenger`` and gates it: it becomes ``champion`` only if its test AUC beats every baseline of the same
 run (zero-shot LLM, plain LoRA, CF score) AND the current champion's test AUC by the promotion margin.

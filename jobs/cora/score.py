@@ -1,4 +1,4 @@
-"""Score (user, item) pairs with a saved CoRA adapter: ``ktrec score-cora --adapter DIR --pairs FILE``.
+"""Score (user, item) pairs with a saved CoRA adapter: ``ktrec cora score --adapter DIR --pairs FILE``.
 
 :func:`load_adapter` loads the adapter folder onto its frozen LLM and returns a :class:`CoRAScorer`
 whose :meth:`CoRAScorer.score` renders each pair's prompt from the lake as of now (the user's latest

@@ -1,6 +1,6 @@
 """Train a CoRA adapter on a ``cora/<name>`` prompt table and compare it with three baselines.
 
-``ktrec train-cora --data NAME [--llm smollm2|gemma3|PATH] [--cf-run RUN_DIR]``. Steps:
+``ktrec cora train --data NAME [--llm smollm2|gemma3|PATH] [--cf-run RUN_DIR]``. Steps:
 
 1. read the prompt table (jobs/cora/data.py), keep examples with at least ``min_history`` liked titles,
    and draw the train/test subsets (``max_train`` / ``max_test`` rows, seeded; ``None`` = all);

