@@ -75,5 +75,5 @@ def test_mlflow_model_server_returns_the_pyfunc_top10(settings, champion, tmp_pa
     assert [list(ids) for ids in answer["item_ids"]] == [list(ids) for ids in expected["item_ids"]]
     # Real answers, not empty lists: ten items each, none of them a training item of the user.
     for user, ids in zip(users, answer["item_ids"], strict=True):
-        seen = set(champion.query("user_id == @user and split == 'train'")["item_id"])
+        seen = set(champion[(champion["user_id"] == user) & (champion["split"] == "train")]["item_id"])
         assert len(ids) == 10 and not seen & set(ids)

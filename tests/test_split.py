@@ -173,3 +173,21 @@ def test_ml100k_through_real_ingest_validate_and_split(spark, settings):
         "l.train > e.valid OR l.train > e.test OR l.valid > e.test"
     )
     assert leaks.count() == 0
+
+
+def test_as_of_keeps_only_earlier_events_and_a_rerun_reproduces_the_table(spark, lake_settings):
+    """The nightly DAG's per-date split: only events before ``as_of``, identical on a rerun."""
+    cutoff = T0 + timedelta(days=3, hours=12)  # after the short user's first event, before its second
+    run(lake_settings, strategy="loo", name="night", as_of=cutoff)
+    first = _rows(spark, lake_settings, "night")
+    # The synthetic users' events all fall within T0 + 57 h; after the cut come only the short user's second
+    # event (day 4) and u0's re-rating of i0 (day 40), so u0 keeps its original i0 rating.
+    inputs = {(u, i) for u, i, _, ts in _events() if ts < cutoff}
+    assert {(r[0], r[1]) for r in first} <= inputs
+    assert all(r[3].replace(tzinfo=UTC) < cutoff for r in first)
+    original = next(r for u, i, r, ts in _events() if (u, i) == ("u0", "i0") and ts < cutoff)
+    assert [r[2] for r in first if (r[0], r[1]) == ("u0", "i0")] == [original]
+    assert (SHORT_USER, "i2") not in {(r[0], r[1]) for r in first}
+    assert read_meta(lake_settings, "night")["as_of"] == cutoff.astimezone(UTC).isoformat()
+    run(lake_settings, strategy="loo", name="night", as_of=cutoff)
+    assert _rows(spark, lake_settings, "night") == first
