@@ -91,25 +91,73 @@ def fit(data: TrainData, *, steps: int, seed: int = 0) -> tuple[TinyMF, list[dic
     return model, history
 
 
+GAINS = 1.0 / np.log2(np.arange(2, 12))  # position 1..10 -> 1 / log2(position + 1)
+
+
+def ndcg_at_10_by_hand(scores: np.ndarray, known: np.ndarray, targets: dict[int, set[int]]) -> float:
+    """Mean binary NDCG@10 over the users in ``targets``, written out here so no project code is involved.
+
+    Each user ranks every item not in ``known`` (bool [users, items]) by ``scores`` (highest first); a
+    target item at position p (1-based, p <= 10) gains 1 / log2(p + 1); the sum is divided by the ideal
+    gain of min(|targets|, 10) hits at positions 1, 2, ...
+    """
+    values = []
+    for user, relevant in sorted(targets.items()):
+        row = np.where(known[user], -np.inf, np.asarray(scores[user], dtype=np.float64))
+        top = np.argsort(-row, kind="stable")[:10]
+        dcg = sum(gain for gain, item in zip(GAINS, top, strict=False) if int(item) in relevant)
+        values.append(dcg / GAINS[: min(len(relevant), 10)].sum())
+    return float(np.mean(values))
+
+
+def _targets_and_known(frame: pd.DataFrame, user_index: dict, item_index: dict, n_users: int, n_items: int):
+    """The test protocol of the trainer: rank against everything but train + valid; a test target whose
+    user or item is not in the model (never in train) or that repeats a known item is dropped."""
+    train = frame[frame["split"] == "train"]
+    in_train_users, in_train_items = set(train["user_id"]), set(train["item_id"])
+    known = np.zeros((n_users, n_items), dtype=bool)
+    for u, i in frame.loc[frame["split"] != "test", ["user_id", "item_id"]].itertuples(index=False):
+        if u in user_index and i in item_index:
+            known[user_index[u], item_index[i]] = True
+    targets: dict[int, set[int]] = {}
+    for u, i in frame.loc[frame["split"] == "test", ["user_id", "item_id"]].itertuples(index=False):
+        if u in in_train_users and i in in_train_items and not known[user_index[u], item_index[i]]:
+            targets.setdefault(user_index[u], set()).add(item_index[i])
+    return targets, known
+
+
 def honest_ndcg(model: TinyMF, data: TrainData, frame: pd.DataFrame) -> float:
     """Independent full-ranking NDCG@10 (train + valid items masked) of ``model`` on the split's test rows."""
-    from jobs.registry.offline_eval import ndcg_at_k
-
-    test = frame[frame["split"] == "test"]
-    known = frame[frame["split"] != "test"]  # test ranks against everything but train + valid
-    mask = torch.zeros(N_USERS, N_ITEMS, dtype=torch.bool)
-    mask[known["user_id"].str[1:].astype(int).to_numpy(), known["item_id"].str[1:].astype(int).to_numpy()] = (
-        True
-    )
+    users = {u: k for k, u in enumerate(data.user_ids)}
+    items = {i: k for k, i in enumerate(data.item_ids)}
+    targets, known = _targets_and_known(frame, users, items, N_USERS, N_ITEMS)
     with torch.no_grad():
-        scores = model.full_sort_predict({"user": torch.arange(N_USERS)})
-    scores[mask] = float("-inf")
-    top = torch.topk(scores, 10, dim=1).indices
-    values = [
-        ndcg_at_k([f"i{j}" for j in top[int(u[1:])].tolist()], {i})
-        for u, i in zip(test["user_id"], test["item_id"], strict=True)
-    ]
-    return float(np.mean(values))
+        scores = model.full_sort_predict({"user": torch.arange(N_USERS)}).numpy()
+    return ndcg_at_10_by_hand(scores, known, targets)
+
+
+def read_split_frame(settings, split: str) -> pd.DataFrame:
+    """The split table's rows, read with pandas straight from its parquet files."""
+    folder = lake.table_path(settings, lake.split_table(split))
+    return pd.concat([pd.read_parquet(f) for f in sorted(folder.rglob("*.parquet"))], ignore_index=True)
+
+
+def run_folder_ndcg(settings, run_dir: Path, split: str) -> float:
+    """NDCG@10 on ``split``'s test rows of the model saved in a `ktrec train` run folder, scored here.
+
+    Only the loading of the weights and id maps is the project's; ranking and metric are computed by hand.
+    """
+    from jobs.train import run_folder
+
+    spec = run_folder.model_spec(run_dir)
+    model = run_folder.load_model(run_dir).eval()
+    users = {str(u): k for k, u in enumerate(spec["user_ids"])}
+    items = {str(i): k for k, i in enumerate(spec["item_ids"])}
+    frame = read_split_frame(settings, split).astype({"user_id": str, "item_id": str})
+    targets, known = _targets_and_known(frame, users, items, len(users), len(items))
+    with torch.no_grad():
+        scores = model.full_sort_predict({"user": torch.arange(len(users))}).numpy()
+    return ndcg_at_10_by_hand(scores, known, targets)
 
 
 def write_run(

@@ -4,8 +4,10 @@ by `ktrec cora score`; and one short slow run on the real SmolLM2."""
 
 from __future__ import annotations
 
+import copy
 import json
-from datetime import datetime
+from datetime import date, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -140,23 +142,101 @@ def test_cora_gate_needs_every_baseline_and_the_champion_beaten():
     assert not decide({"zero_shot_all_auc": 0.5}, champion_auc=None, margin=0.0)[0]
 
 
+def _with_auc(summary: dict, **auc: float) -> dict:
+    """The real run's summary with the test AUC (slice ``all``) of each named system set by hand."""
+    metrics = copy.deepcopy(summary["metrics"])
+    for system, value in auc.items():
+        metrics[system]["all"]["auc"] = value
+    return summary | {"metrics": metrics}
+
+
 def test_cora_run_is_registered_gated_and_idempotent(lake_with_prompts, tmp_path):
+    """One real trained adapter, registered under four run keys with AUCs set so each verdict is known."""
     from mlflow import MlflowClient
 
-    from jobs.cora.register import REGISTERED, decide, flat_metrics, register_cora
+    from jobs.cora.register import REGISTERED, register_cora
 
     settings, llm = lake_with_prompts
     summary = cora_train.run(settings, data="tiny", llm=str(llm), max_train=32, max_test=None, epochs=1,
                              batch_size=8, rank=4, alpha=8.0, cf_epochs=2, output_dir=tmp_path / "run")
-    first = register_cora(settings, summary=summary, run_key="test/cora/1")
-    expected = decide(flat_metrics(summary["metrics"]), champion_auc=None, margin=0.0)
-    assert (first["passed"], first["reason"]) == expected
     client = MlflowClient(settings.mlflow_uri, registry_uri=settings.mlflow_uri)
-    version = client.get_model_version_by_alias(REGISTERED, "challenger")
-    assert str(version.version) == first["version"] and version.tags["ktrec.gate_reason"] == first["reason"]
-    artifacts = {a.path for a in client.list_artifacts(first["run_id"], "adapter")}
-    assert artifacts, "the adapter folder is logged with the run"
+    alias = lambda name: str(client.get_model_version_by_alias(REGISTERED, name).version)  # noqa: E731
+    baselines = {"zero_shot": 0.50, "lora": 0.70, "cf": 0.60}
 
-    again = register_cora(settings, summary=summary, run_key="test/cora/1")
-    assert (again["run_id"], again["version"]) == (first["run_id"], first["version"])
-    assert len(client.search_model_versions(f"name = '{REGISTERED}'")) == 1
+    # Beats every baseline and there is no champion yet: promoted.
+    first = register_cora(settings, summary=_with_auc(summary, cora=0.80, **baselines), run_key="test/cora/1")
+    assert (first["version"], first["passed"], first["promoted"]) == ("1", True, True)
+    assert first["reason"] == "beats every baseline; no champion yet" and first["auc"] == 0.80
+    assert alias("champion") == alias("challenger") == "1"
+    version = client.get_model_version(REGISTERED, "1")
+    assert version.tags["ktrec.gate"] == "passed" and version.tags["ktrec.gate_reason"] == first["reason"]
+    assert {a.path for a in client.list_artifacts(first["run_id"], "adapter")}, "the adapter folder is logged"
+
+    # Beats the baselines but not the champion's 0.80: refused, the champion stays.
+    worse = register_cora(settings, summary=_with_auc(summary, cora=0.75, **baselines), run_key="test/cora/2")
+    assert (worse["version"], worse["passed"], worse["promoted"]) == ("2", False, False)
+    assert "champion" in worse["reason"] and alias("champion") == "1" and alias("challenger") == "2"
+    assert client.get_model_version(REGISTERED, "2").tags["ktrec.gate"] == "refused"
+
+    # Above the champion but below the plain-LoRA baseline of its own run: refused.
+    lora = register_cora(settings, summary=_with_auc(summary, cora=0.90, **baselines | {"lora": 0.95}),
+                         run_key="test/cora/3")
+    assert (lora["passed"], lora["promoted"]) == (False, False) and "lora baseline" in lora["reason"]
+    assert alias("champion") == "1"
+
+    # Beats every baseline and the champion: the new champion.
+    better = register_cora(settings, summary=_with_auc(summary, cora=0.85, **baselines), run_key="test/cora/4")
+    assert (better["version"], better["passed"], better["promoted"]) == ("4", True, True)
+    assert better["reason"] == "beats every baseline and the champion" and alias("champion") == "4"
+
+    # The first run key again: the same run and version, no new one, and now refused against v4's 0.85.
+    again = register_cora(settings, summary=_with_auc(summary, cora=0.80, **baselines), run_key="test/cora/1")
+    assert (again["run_id"], again["version"]) == (first["run_id"], "1")
+    assert (again["passed"], again["promoted"]) == (False, False) and alias("champion") == "4"
+    assert len(client.search_model_versions(f"name = '{REGISTERED}'")) == 4
+
+
+def test_nightly_train_cora_task_reads_the_nights_kt_run_and_registers_the_adapter(spark, settings, tmp_path):
+    """``jobs.nightly.tasks.train_cora`` for real: the night's split, its KT CF run, CoRA, the registry."""
+    from mlflow import MlflowClient
+
+    from jobs.cora.register import REGISTERED
+    from jobs.core.settings import REPO_ROOT
+    from jobs.nightly.tasks import train_cora
+    from jobs.registry.tracking import RUN_KEY
+    from jobs.split.table import run as split
+    from jobs.train.scenario_run import run as train
+    from models.cora.prompt import render
+
+    write_tiny_lake(spark, settings, events=_events(), titles=TITLES, t0=T0)
+    split(settings, strategy="temporal", name="nightly")
+    # A 1-epoch BPR stands in for the night's KT run (CoRA only reads its embeddings from the run folder).
+    bpr = train(settings, scenario=REPO_ROOT / "conf" / "bpr" / "baseline.yaml", split="nightly", seed=0,
+                epochs=1, progress=False, output_dir=tmp_path / "bpr")
+    titles = list(TITLES.values())
+    llm = tiny_llm_folder(tmp_path / "tiny-llm", corpus=[render(titles[:3], t) for t in titles])
+    missing = str(tmp_path / "no-such-run")
+    results = [
+        {"model": "neumf", "variant": "kt", "run_dir": missing},  # CoRA cannot read NeuMF embeddings
+        {"model": "bpr", "variant": "baseline", "run_dir": missing},  # not the KT run
+        {"model": "bpr", "variant": "kt", "run_dir": bpr["run_dir"]},
+    ]
+    night = date(2026, 3, 1)
+    with pytest.raises(ValueError, match="CoRA needs a trained bpr or lightgcn or sasrec"):
+        train_cora(settings, results=results[:2], split="nightly", run_date=night, promote=True, llm=str(llm))
+
+    decision = train_cora(settings, results=results, split="nightly", run_date=night, promote=False,
+                          llm=str(llm), max_train=32, max_test=None)
+    # Promotion off: registered as the challenger whatever the gate says, never the champion.
+    assert (decision["model"], decision["version"], decision["promoted"]) == (REGISTERED, "1", False)
+    client = MlflowClient(settings.mlflow_uri, registry_uri=settings.mlflow_uri)
+    assert str(client.get_model_version_by_alias(REGISTERED, "challenger").version) == "1"
+    assert "champion" not in client.get_registered_model(REGISTERED).aliases
+    run = client.get_run(decision["run_id"])
+    assert run.data.tags[RUN_KEY] == "ktrec_nightly/2026-03-01/cora" and run.data.params["n_train"] == "32"
+    # The run folder is keyed on the night, built from the night's split and frozen on the KT run's model.
+    summary = json.loads((settings.runs_dir / "2026-03-01" / "cora" / "metrics.json").read_text())
+    assert summary["data"] == "cora/nightly" and summary["data_meta"]["source"] == "splits/nightly"
+    assert summary["cf_source"] == f"ktrec train run {Path(bpr['run_dir'])}" and summary["cf_split_matches_data"]
+    adapter = json.loads((Path(summary["adapter_path"]) / "config.json").read_text())
+    assert adapter["cf_source"] == summary["cf_source"] and adapter["llm"] == str(llm)

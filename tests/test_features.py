@@ -294,6 +294,7 @@ def _redis_keys(project: str) -> list[bytes]:
     return list(redis.Redis(host="127.0.0.1", port=6379).scan_iter(match=f"*{project}".encode()))
 
 
+@pytest.mark.servers
 def test_redis_online_store_reads_and_cleans_up(settings, monkeypatch):
     project = f"ktrec_test_{uuid.uuid4().hex[:10]}"
     settings = _reconfigure(monkeypatch, online_store="redis", project=project)

@@ -1,5 +1,11 @@
 """The nightly DAG end to end with ``dag.test()`` on a slice of MovieLens 100K, embedded settings
-(real Spark, Great Expectations, Feast, MLflow): a good night, the same night again, and a bad batch."""
+(real Spark, Great Expectations, Feast, MLflow): a good night, the same night again, and a bad batch;
+and ``ktrec demo`` (jobs.nightly.demo.run), which runs the same DAG through ``airflow dags test``.
+
+The gate's verdict is checked against NDCG@10 computed by hand (tests/registry_helpers.py) from the two
+models the night saved, on the night's split: with no champion yet, KT must be promoted exactly when it
+beats its baseline.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +13,27 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
 from airflow_env import DAGS, airflow_env, setup_airflow
 from nightly_data import ml100k_slice
+from registry_helpers import run_folder_ndcg
 
 pytestmark = pytest.mark.slow
 RUNNER = Path(__file__).with_name("dag_test_runner.py")
 NIGHT_1, NIGHT_2, NIGHT_3 = (f"2026-03-0{day}T02:00:00+00:00" for day in (1, 2, 3))
 SPLIT_1, SPLIT_2 = "nightly-2026-03-01", "nightly-2026-03-02"  # the split tables are keyed on the date
 AFTER_NIGHT_1 = 1772413200  # 2026-03-02T01:00:00Z: events a later log delivers, after night 1 ended
+SMALL_SPARK = {
+    "KTREC_SPARK__MASTER": "local[2]",
+    "KTREC_SPARK__SHUFFLE_PARTITIONS": "2",
+    "KTREC_SPARK__DRIVER_MEMORY": "2g",
+}
+# Every table a good night publishes (the stats tables are written by the `stats` task).
+NIGHT_TABLES = ("interactions", "items", "users", f"splits/{SPLIT_1}", "profiles_user", "profiles_item",
+                "user_stats", "item_stats")
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +42,7 @@ def pipeline(tmp_path_factory):
     root = tmp_path_factory.mktemp("nightly")
     env = airflow_env(
         root / "airflow",
-        extra={
-            "KTREC_HOME": str(root / "ktrec"),
-            "KTREC_PROFILE": "local",
-            "KTREC_SPARK__MASTER": "local[2]",
-            "KTREC_SPARK__SHUFFLE_PARTITIONS": "2",
-            "KTREC_SPARK__DRIVER_MEMORY": "2g",
-        },
+        extra={"KTREC_HOME": str(root / "ktrec"), "KTREC_PROFILE": "local", **SMALL_SPARK},
     )
     (root / "airflow").mkdir()
     setup_airflow(env)
@@ -103,6 +113,36 @@ def _feature_files(settings) -> dict:
     return {str(p): p.stat().st_mtime_ns for p in settings.feast_dir.rglob("*") if p.is_file()}
 
 
+def _ratings_in(dataset: Path) -> int:
+    """Lines of the slice's u.data: every one is a valid rating, so each must become one interaction."""
+    return sum(1 for line in (dataset / "u.data").read_text().splitlines() if line.strip())
+
+
+def _interaction_rows(settings) -> int:
+    import pyarrow.parquet as pq
+
+    from jobs.core import lake
+
+    return pq.read_table(lake.table_path(settings, lake.INTERACTIONS)).num_rows
+
+
+def _expected_verdict(settings, run_date: str) -> bool:
+    """Whether the night's KT run must pass the gate (no champion yet: it must beat its baseline), from
+    NDCG@10 scored by hand on the night's split; also checks the trainer's logged numbers against it."""
+    from jobs.registry import tracking as registry
+
+    client = registry.client(settings)
+    logged = {
+        r.data.tags["ktrec.variant"]: r.data.metrics["test_ndcg_at_10"]
+        for r in client.search_runs([registry.experiment_id(settings, client)])
+        if r.data.tags.get("ktrec.run_key", "").startswith(f"ktrec_nightly/{run_date}/bpr/")
+    }
+    night = settings.runs_dir / run_date
+    by_hand = {v: run_folder_ndcg(settings, night / f"bpr-{v}", SPLIT_1) for v in ("baseline", "kt")}
+    assert logged == pytest.approx(by_hand, abs=1e-5)
+    return by_hand["kt"] > by_hand["baseline"]
+
+
 def test_nightly_end_to_end_rerun_and_bad_batch(pipeline, tmp_path):
     run, settings, root = pipeline
     good = ml100k_slice(tmp_path / "good", users=40)
@@ -118,8 +158,20 @@ def test_nightly_end_to_end_rerun_and_bad_batch(pipeline, tmp_path):
     gate = state["tags"]["1"]["ktrec.gate"]
     from jobs.registry.gate import champion
 
-    assert (champion(settings, model="bpr") == "1") == (gate == "passed")
+    passes = _expected_verdict(settings, "2026-03-01")
+    assert gate == ("passed" if passes else "refused")
+    assert champion(settings, model="bpr") == ("1" if passes else None)
+    decision = json.loads((settings.runs_dir / "2026-03-01" / "bpr-decision.json").read_text())
+    assert (decision["version"], decision["promoted"]) == ("1", passes)
+    # The first night published every table and a feature store (registry, online store, its yaml), and
+    # ingested each rating of the slice exactly once.
     lake_after_first, features_after_first = _lake_versions(settings), _feature_files(settings)
+    assert "None" not in lake_after_first.values(), lake_after_first
+    from jobs.core import lake as lake_tables
+
+    assert all(lake_tables.exists(settings, t) for t in NIGHT_TABLES)
+    assert {Path(f).name for f in features_after_first} >= {"feature_store.yaml", "registry.db", "online.db"}
+    assert _interaction_rows(settings) == _ratings_in(good)
 
     # The same logical date again: same runs, same version, no duplicated interactions.
     from jobs.core.lake import INTERACTIONS, table_path
@@ -162,4 +214,34 @@ def test_nightly_end_to_end_rerun_and_bad_batch(pipeline, tmp_path):
     assert {k: after[k] for k in after if k != "interactions"} == {
         k: lake_before[k] for k in lake_before if k != "interactions"
     }
-    assert lake_after_first and features_after_first
+
+
+def test_demo_runs_the_nightly_dag_and_reports_its_outcome(tmp_path, monkeypatch):
+    """``ktrec demo`` for real on 30 users, 1 epoch: its own Airflow home, the DAG, the registry, the lake."""
+    from jobs.core import lake
+    from jobs.core.settings import Settings
+    from jobs.nightly import demo
+    from jobs.registry import tracking as registry
+    from jobs.registry.gate import champion
+
+    for key, value in SMALL_SPARK.items():
+        monkeypatch.setenv(key, value)
+    dataset = ml100k_slice(tmp_path / "data", users=30)
+    settings = Settings(home=tmp_path / "ktrec", profile="local", dataset=dataset)
+    out = demo.run(settings, run_date=date(2026, 3, 1), models=["bpr"], epochs=1)
+    print(f"ktrec demo wall time (30 users, 1 epoch): {out['seconds']} s", flush=True)
+
+    assert out["run_date"] == "2026-03-01" and (settings.airflow_home / "airflow.db").is_file()
+    assert all(lake.exists(settings, t) for t in NIGHT_TABLES)
+    assert _interaction_rows(settings) == _ratings_in(dataset)
+    assert Path(out["data_docs"]).is_file()
+    client = registry.client(settings)
+    keys = {r.data.tags["ktrec.run_key"] for r in client.search_runs([registry.experiment_id(settings, client)])}
+    assert keys == {"ktrec_nightly/2026-03-01/bpr/baseline", "ktrec_nightly/2026-03-01/bpr/kt"}
+    assert str(client.get_model_version_by_alias("ktrec-bpr", "challenger").version) == "1"
+    # The demo's report is the night's decision, and the registry ends as the hand-scored gate says.
+    passes = _expected_verdict(settings, "2026-03-01")
+    assert champion(settings, model="bpr") == ("1" if passes else None)
+    [reported] = out["models"]
+    assert (reported["model"], reported["version"], reported["promoted"]) == ("bpr", "1", passes)
+    assert reported["champion"] == champion(settings, model="bpr")

@@ -5,12 +5,42 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
-from registry_helpers import fit, honest_ndcg, train_data, write_run, write_split
+from registry_helpers import (
+    fit,
+    honest_ndcg,
+    ndcg_at_10_by_hand,
+    run_folder_ndcg,
+    train_data,
+    write_run,
+    write_split,
+)
 
 from jobs.registry import gate as promotion
 from jobs.registry import tracking as registry
+from jobs.train import scenario_run
+
+
+def test_hand_written_ndcg_on_three_users():
+    """The tests' own NDCG@10 on a case worked out by hand (positions are 1-based, gain 1/log2(p + 1)).
+
+    u0 ranks 2 (.8), 3, 4, 1 (item 0 is known): its target 2 is first      -> 1 / 1             = 1
+    u1 ranks 0, 1, 2, 3, 4: targets 2 and 4 at positions 3 and 5           -> (1/2 + 1/log2 6) / (1 + 1/log2 3)
+                                                                           =  0.88685 / 1.63093 = 0.54377
+    u2 ranks 3, 2, 1, 0 (item 4 is known): its target 0 is fourth          -> 1 / log2 5        = 0.43068
+    mean                                                                   -> 1.97445 / 3       = 0.65815
+    """
+    scores = np.array([[0.9, 0.1, 0.8, 0.3, 0.2], [0.5, 0.4, 0.3, 0.2, 0.1], [0.1, 0.2, 0.3, 0.4, 0.5]])
+    known = np.zeros((3, 5), dtype=bool)
+    known[0, 0] = known[2, 4] = True
+    assert ndcg_at_10_by_hand(scores, known, {0: {2}, 1: {2, 4}, 2: {0}}) == pytest.approx(0.65815, abs=1e-5)
+    # Only the first ten positions count: of 12 items ranked by index, item 9 is tenth, item 10 eleventh.
+    ranked = np.arange(12, 0, -1)[None, :].astype(float)
+    nothing = np.zeros((1, 12), dtype=bool)
+    assert ndcg_at_10_by_hand(ranked, nothing, {0: {9}}) == pytest.approx(0.28906, abs=1e-5)  # 1 / log2 11
+    assert ndcg_at_10_by_hand(ranked, nothing, {0: {10}}) == 0.0
 
 
 @pytest.fixture(scope="module")
@@ -180,41 +210,67 @@ def test_champion_rescored_on_new_split(settings, trained):
     run2 = registry.log_training_run(settings, summary=kt, run_key="s2/bpr/kt", model=model, train_data=data)
     registry.register_version(settings, run=run2, baseline_run_id=base2["run_id"])
     decision = promotion.gate(settings, model="bpr")
-    from jobs.registry.offline_eval import ndcg_on_split
-
-    rescored = ndcg_on_split(settings, model_uri="models:/ktrec-bpr/1", split="loo")
-    assert decision.champion_ndcg == pytest.approx(rescored)
+    # The champion (the strong model of night 1) scored by hand on the new split's test rows.
+    expected = honest_ndcg(trained["strong_model"], data, frame)
+    assert decision.champion_ndcg == pytest.approx(expected, abs=1e-6)
     assert decision.champion_ndcg != pytest.approx(strong["metrics"]["ndcg_at_10"])
 
 
-def test_cli_register_and_promote(settings, trained):
-    """The CLI path reads the trainer's own run folders (needs the zoo and the trainer)."""
-    train = pytest.importorskip("jobs.train.scenario_run")
+STRONG_BPR = """\
+name: bpr-strong
+commands:
+  - init_model: {name: bpr, config: {embedding_dim: 16}}
+  - train: {epochs: 60, lr: 0.05, batch_size: 256, patience: 60, metric: ndcg@10}
+  - eval: {split: valid}
+  - eval: {split: test}
+  - save: {}
+"""
+
+
+def test_cli_register_and_promote(settings, trained, tmp_path):
+    """The CLI path on the trainer's own run folders: a well-trained BPR against a 1-epoch one, both ways."""
     from typer.testing import CliRunner
 
     from jobs.cli import app
     from jobs.core.settings import REPO_ROOT
 
-    scenario = REPO_ROOT / "conf" / "bpr" / "baseline.yaml"
-    dirs = [
-        train.run(
-            settings,
-            scenario=scenario,
-            split="loo",
-            seed=seed,
-            epochs=epochs,
-            progress=False,
-            output_dir=trained["runs"] / f"cli-{seed}",
+    strong_yaml = tmp_path / "bpr-strong.yaml"
+    strong_yaml.write_text(STRONG_BPR)
+    # One epoch at the baseline's small learning rate barely moves the random initial embeddings; sixty
+    # full passes at 0.05 learn the two taste groups of the split.
+    weak, strong = (
+        scenario_run.run(
+            settings, scenario=scenario, split="loo", seed=seed, epochs=epochs, progress=False,
+            output_dir=trained["runs"] / f"cli-{label}",
         )["run_dir"]
-        for seed, epochs in ((1, 1), (2, 8))
-    ]
+        for label, scenario, seed, epochs in (
+            ("weak", REPO_ROOT / "conf" / "bpr" / "baseline.yaml", 1, 1),
+            ("strong", strong_yaml, 2, None),
+        )
+    )
+    # The scenario is what it claims to be, measured by hand on the split: the strong run is far better.
+    assert run_folder_ndcg(settings, strong, "loo") > run_folder_ndcg(settings, weak, "loo") + 0.1
+
     runner = CliRunner()
-    out = runner.invoke(app, ["register", "--run-dir", dirs[1], "--baseline-dir", dirs[0], "--json"])
-    assert out.exit_code == 0, out.output
-    assert json.loads(out.stdout.strip().splitlines()[-1])["version"] == "1"
-    out = runner.invoke(app, ["promote", "--model", "bpr", "--json"])
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["promoted"] == (result["challenger_ndcg"] > result["baseline_ndcg"])
-    assert out.exit_code == (0 if result["promoted"] else 2)
-    out = runner.invoke(app, ["promote", "--model", "bpr", "--rollback-to", "1", "--json"])
-    assert json.loads(out.stdout.strip().splitlines()[-1])["champion"] == "1"
+
+    def cli(*args: str):
+        out = runner.invoke(app, [*args, "--json"])
+        return out.exit_code, json.loads(out.stdout.strip().splitlines()[-1])
+
+    code, registered = cli("register", "--run-dir", strong, "--baseline-dir", weak)
+    assert code == 0 and registered["version"] == "1"
+    code, result = cli("promote", "--model", "bpr")
+    assert (code, result["promoted"], result["version"]) == (0, True, "1")
+    assert promotion.champion(settings, model="bpr") == "1"
+
+    # The weak run as the challenger, the strong one as its baseline: it must be refused, exit code 2.
+    code, registered = cli("register", "--run-dir", weak, "--baseline-dir", strong)
+    assert code == 0 and registered["version"] == "2"
+    code, result = cli("promote", "--model", "bpr")
+    assert (code, result["promoted"], result["version"]) == (2, False, "2")
+    assert "baseline" in result["reason"]
+    assert promotion.champion(settings, model="bpr") == "1"
+
+    code, moved = cli("promote", "--model", "bpr", "--rollback-to", "2")
+    assert code == 0 and moved == {"model": "ktrec-bpr", "champion": "2", "previous_champion": "1"}
+    assert promotion.champion(settings, model="bpr") == "2"
