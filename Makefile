@@ -5,13 +5,16 @@ export KTREC_HOME ?= $(CURDIR)/.ktrec
 # OpenMP threads spin while idle by default; with Spark and torch sharing 2 cores that costs up to 30x.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install demo test bench bench-peer clean
+.PHONY: install demo lint test bench bench-peer clean
 
 install:
 	@bash infra/install.sh
 
 demo: install  ## run the nightly pipeline end to end on ml-100k with embedded defaults
 	$(BIN)/ktrec demo
+
+lint: install  ## ruff (pyproject.toml's rules); CI runs it before the tests
+	$(BIN)/ruff check .
 
 test: install  ## the whole test suite (real Spark, GE, Feast, MLflow, Airflow, Postgres, Redis)
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc = 5 ]; then echo 'no tests collected'; rc=0; fi; exit $$rc

@@ -89,7 +89,7 @@ def test_pairwise_batches_cover_epoch_and_avoid_positives(tmp_path):
     pos = np.concatenate([b["pos_item"].numpy() for b in batches])
     neg = np.concatenate([b["neg_item"].numpy() for b in batches])
     assert neg.shape == (train.train.nnz, 5)
-    assert sorted(zip(users, pos)) == sorted(zip(*train.train.nonzero()))  # every pair once
+    assert sorted(zip(users, pos, strict=False)) == sorted(zip(*train.train.nonzero(), strict=False))  # every pair once
     dense = train.train.toarray()
     assert dense[users[:, None], neg].sum() == 0  # no negative is a training positive
     again = next(iter_batches(train, kind="pairwise", batch_size=64, n_negatives=5, seed=3))

@@ -51,7 +51,8 @@ def test_a_two_stage_scenario_parses_into_typed_commands():
     ([INIT, {"train": {"epochs": "ten"}}], "epochs='ten' must be of type int"),
     ([INIT, {"train": {"epochs": 0}}], "epochs=0 is not valid; expected a positive integer"),
     ([INIT, {"train": {"epochs": 1, "metric": "auc@10"}}], "expected recall|ndcg|hr|mrr@K"),
-    ([INIT, {"set_kt": {"layer": "x", "loss": "mae"}}, TRAIN], "loss='mae' is not valid; expected one of ['rmse', 'cosine']"),
+    ([INIT, {"set_kt": {"layer": "x", "loss": "mae"}}, TRAIN],
+     "loss='mae' is not valid; expected one of ['rmse', 'cosine']"),
     ([INIT, {"set_kt": {"layer": "x", "alpha": 1.5}}, TRAIN], "alpha=1.5 is not valid; expected a number in [0, 1]"),
     ([INIT, {"set_kt": {"layer": "x", "side": "group"}}, TRAIN], "expected one of ['user', 'item']"),
     ([INIT, {"reduce_dim": {"dim": 8, "method": "umap"}}, TRAIN], "expected one of ['pca']"),
@@ -96,10 +97,12 @@ def _check(scenario, model):
 
 
 @pytest.mark.parametrize("model_cls, commands, message", [
-    (ToyMF, [{"set_kt": {"layer": "user_emb"}}], "unknown layer 'user_emb'; valid: ['user_embedding', 'item_embedding', 'head']"),
+    (ToyMF, [{"set_kt": {"layer": "user_emb"}}],
+     "unknown layer 'user_emb'; valid: ['user_embedding', 'item_embedding', 'head']"),
     (ToyMF, [{"reduce_dim": {"dim": 4}}, {"set_kt": {"layer": "user_embedding"}}],
      "dimension mismatch: user profiles reduced to 4 but layer 'user_embedding' is 8 wide"),
-    (ToyMF, [{"set_kt": {"layer": "item_embedding", "side": "item"}}], "no item profiles for this split; available: ['user']"),
+    (ToyMF, [{"set_kt": {"layer": "item_embedding", "side": "item"}}],
+     "no item profiles for this split; available: ['user']"),
     (ToyMF, [{"freeze": ["tower.*"]}], "'tower.*' matches no module"),
     (ToyGraph, [{"set_kt": {"layer": "user_embedding"}}], "did not run during calculate_loss"),
     (ToyGraph, [{"set_kt": {"layer": "propagate"}}], "returns a tuple of 2; set `output` to 0..1"),
