@@ -11,7 +11,8 @@ passed.
 Each task calls one function in `jobs/` and passes paths and small summaries on. Every output is keyed
 on the run's logical date, so clearing and rerunning a date replaces its outputs instead of adding more.
 A batch that fails validation stops the run before the split, the features or any model is touched.
-Profile generation and training run in the `gpu` pool (1 slot on a GPU node).
+Profile generation and training run in the `gpu` pool (1 slot on a GPU node) and, with the
+CeleryExecutor, on the `gpu` queue that only GPU workers serve.
 
 Settings come from the worker's `KTREC_*` environment (`jobs.core.settings`).
 """
@@ -161,7 +162,7 @@ def split(validated: dict, params: dict | None = None, **context) -> dict:
     return {"name": name, "train_end": summary["meta"]["train_end"]}
 
 
-@task(pool="gpu", execution_timeout=timedelta(hours=3))
+@task(pool="gpu", queue="gpu", execution_timeout=timedelta(hours=3))
 def profiles(entity: str, cut: dict, params: dict | None = None) -> dict:
     from jobs.core.settings import get_settings
     from jobs.profiles import run
@@ -211,7 +212,7 @@ def selected_models(params: dict | None = None) -> list[str]:
     return list(params["models"])
 
 
-@task(pool="gpu", execution_timeout=timedelta(hours=4))
+@task(pool="gpu", queue="gpu", execution_timeout=timedelta(hours=4))
 def train(
     model: str, variant: str, cut: dict, features: dict, params: dict | None = None, **context
 ) -> dict:
@@ -260,7 +261,7 @@ def promote(registered: dict, params: dict | None = None) -> dict:
     return move_alias(get_settings(), registered=registered, enabled=params["promote"])
 
 
-@task(pool="gpu", execution_timeout=timedelta(hours=4))
+@task(pool="gpu", queue="gpu", execution_timeout=timedelta(hours=4))
 def train_cora(results: list, cut: dict, params: dict | None = None, **context) -> dict:
     from airflow.sdk.exceptions import AirflowSkipException
 

@@ -2,28 +2,50 @@
 # Airflow for ktrec as users run it: `infra/airflow.sh init|start|stop|status`.
 #   init   create the Postgres database if missing, migrate it, create the `gpu` pool, generate secrets
 #   start  start api-server, scheduler and dag-processor, each in its own process group (add `triggerer`
-#          to SERVICES when a DAG uses deferrable operators; ktrec's do not)
+#          to SERVICES when a DAG uses deferrable operators; ktrec's do not), and with the CeleryExecutor
+#          one Celery worker per KTREC_CELERY_WORKERS entry (name=queues)
 #   stop   stop every process group `start` recorded
 # Settings: infra/airflow-servers.env (or AIRFLOW_ENV_FILE), overridable by the caller's environment;
+# KTREC_AIRFLOW_PROFILE=celery adds infra/airflow-celery.env on top (CeleryExecutor, Redis broker, 2 workers).
 # AIRFLOW_HOME defaults to $KTREC_HOME/airflow. Logs and pid files live under $AIRFLOW_HOME/run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ENV_FILE=${AIRFLOW_ENV_FILE:-$ROOT/infra/airflow-servers.env}
 
-# The file gives defaults; variables already set by the caller win.
-while IFS='=' read -r key value; do
-  [[ -z "$key" || "$key" == \#* ]] && continue
-  [[ -z "${!key:-}" ]] && export "$key=$value"
-done < "$ENV_FILE"
+# The files give defaults; variables already set by the caller win, then the profile's file, then the base.
+load_env() {
+  while IFS='=' read -r key value; do
+    [[ -z "$key" || "$key" == \#* ]] && continue
+    [[ -z "${!key:-}" ]] && export "$key=$value"
+  done < "$1"
+}
+[[ -n "${KTREC_AIRFLOW_PROFILE:-}" ]] && load_env "$ROOT/infra/airflow-$KTREC_AIRFLOW_PROFILE.env"
+load_env "$ENV_FILE"
 
 export AIRFLOW_HOME=${AIRFLOW_HOME:-${KTREC_HOME:-$ROOT/.ktrec}/airflow}
 export AIRFLOW__CORE__DAGS_FOLDER=${AIRFLOW__CORE__DAGS_FOLDER:-$ROOT/dags}
 export AIRFLOW__API__BASE_URL=${AIRFLOW__API__BASE_URL:-http://$AIRFLOW__API__HOST:$AIRFLOW__API__PORT}
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-$AIRFLOW__API__BASE_URL/execution/}
 export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}
+if [[ "$AIRFLOW__CORE__EXECUTOR" == CeleryExecutor ]]; then
+  # Results and task state on the metadata Postgres; the broker is the local Redis.
+  export AIRFLOW__CELERY__RESULT_BACKEND=${AIRFLOW__CELERY__RESULT_BACKEND:-db+${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN/+psycopg2/}}
+fi
 RUN=$AIRFLOW_HOME/run
 SERVICES=(api-server scheduler dag-processor)
 mkdir -p "$RUN"
+
+start_workers() {
+  [[ "$AIRFLOW__CORE__EXECUTOR" == CeleryExecutor ]] || return 0
+  for spec in ${KTREC_CELERY_WORKERS:-default=default}; do
+    local name=${spec%%=*} queues=${spec#*=}
+    # One worker per name; --skip-serve-logs: workers share this disk with the api-server, which reads the
+    # logs there (a log server per worker would listen on every interface and clash on one port).
+    KTREC_WORKER_NAME=$name setsid airflow celery worker --queues "$queues" --celery-hostname "$name@%h" \
+      --concurrency "${KTREC_CELERY_CONCURRENCY:-1}" --skip-serve-logs >"$RUN/worker-$name.log" 2>&1 < /dev/null &
+    echo $! > "$RUN/worker-$name.pid"
+  done
+}
 
 load_secrets() {
   # Every service must share the JWT secret (tasks authenticate to the API with it).
@@ -65,12 +87,12 @@ case "${1:-}" in
       setsid airflow "$service" "${args[@]}" >"$RUN/$service.log" 2>&1 < /dev/null &
       echo $! > "$RUN/$service.pid"
     done
-    echo "started ${SERVICES[*]}; UI at $AIRFLOW__API__BASE_URL (user admin, password in" \
+    start_workers
+    echo "started ${SERVICES[*]} ($AIRFLOW__CORE__EXECUTOR); UI at $AIRFLOW__API__BASE_URL (user admin, password in" \
          "$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated)"
     ;;
   stop)
-    for service in "${SERVICES[@]}"; do
-      pidfile=$RUN/$service.pid
+    for pidfile in "$RUN"/*.pid; do
       [[ -f "$pidfile" ]] || continue
       pgid=$(cat "$pidfile")
       kill -TERM -- "-$pgid" 2>/dev/null || true
@@ -80,10 +102,10 @@ case "${1:-}" in
     done
     ;;
   status)
-    for service in "${SERVICES[@]}"; do
-      pidfile=$RUN/$service.pid
-      if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then echo "$service running";
-      else echo "$service stopped"; fi
+    for pidfile in "$RUN"/*.pid; do
+      [[ -f "$pidfile" ]] || continue
+      service=$(basename "$pidfile" .pid)
+      if kill -0 "$(cat "$pidfile")" 2>/dev/null; then echo "$service running"; else echo "$service stopped"; fi
     done
     ;;
   *) echo "usage: $0 init|start|stop|status" >&2; exit 2 ;;

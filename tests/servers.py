@@ -133,7 +133,13 @@ def trigger_and_wait(
             run = api.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()
             if run["state"] in ("success", "failed"):
                 tasks = api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()
-                return run | {"task_states": {t["task_id"]: t["state"] for t in tasks["task_instances"]}}
+                instances = tasks["task_instances"]
+                return run | {
+                    "task_states": {t["task_id"]: t["state"] for t in instances},
+                    # (task_id, map_index) -> (queue, hostname): where each instance ran.
+                    "task_hosts": {(t["task_id"], t["map_index"]): (t.get("queue"), t.get("hostname"))
+                                   for t in instances},
+                }
             time.sleep(3)
     raise TimeoutError(f"{dag_id} run {run_id} did not finish in {timeout}s")
 

@@ -88,6 +88,7 @@ def test_nightly_structure(airflow_configured):
         "promote": [],
     }
     assert {t.task_id for t in dag.tasks if t.pool == "gpu"} == {"profiles", "train", "train_cora"}
+    assert {t.task_id for t in dag.tasks if t.queue == "gpu"} == {"profiles", "train", "train_cora"}
     assert all(t.execution_timeout is not None and t.retry_exponential_backoff for t in dag.tasks)
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert dag.timetable.expression == "0 2 * * *" and dag.start_date.tzinfo is not None

@@ -7,6 +7,7 @@ triggered through the REST API v2 with a JWT from the simple auth manager. MLflo
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -75,6 +76,9 @@ def airflow(tmp_path_factory):
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             # The registry above holds models defined in tests/registry_helpers.py; workers load them.
             "PYTHONPATH": str(Path(__file__).parent),
+            # Scale-out as users switch it on: CeleryExecutor, Redis broker, a `default` and a `gpu` worker.
+            "KTREC_AIRFLOW_PROFILE": "celery",
+            "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{9 + os.getpid() % 6}",
         }
         with airflow_services(home, env=env) as base:
             yield base, airflow_token(base, home), settings
@@ -158,6 +162,11 @@ def test_nightly_runs_through_the_rest_api(airflow, tmp_path):
     states = run["task_states"]
     assert states.pop("train_cora") == "skipped"  # CoRA is off by default
     assert set(states.values()) == {"success"}
+    # Celery: the `gpu` queue's tasks ran on the gpu worker only, everything else on the default worker.
+    ran = {key: where for key, where in run["task_hosts"].items() if key[0] != "train_cora"}
+    gpu_tasks = {"profiles", "train"}
+    assert {where for (task, _), where in ran.items() if task in gpu_tasks} == {("gpu", "gpu")}
+    assert {where for (task, _), where in ran.items() if task not in gpu_tasks} == {("default", "default")}
 
 
 def test_registry_on_an_mlflow_server(tmp_path):
