@@ -25,6 +25,7 @@ pytestmark = pytest.mark.slow
 RUNNER = Path(__file__).with_name("dag_test_runner.py")
 NIGHT_1, NIGHT_2, NIGHT_3 = (f"2026-03-0{day}T02:00:00+00:00" for day in (1, 2, 3))
 SPLIT_1, SPLIT_2 = "nightly-2026-03-01", "nightly-2026-03-02"  # the split tables are keyed on the date
+NIGHT_1_NOON = 1772366400  # 2026-03-01T12:00:00Z: the slices' latest event (the log of that night)
 AFTER_NIGHT_1 = 1772413200  # 2026-03-02T01:00:00Z: events a later log delivers, after night 1 ended
 SMALL_SPARK = {
     "KTREC_SPARK__MASTER": "local[2]",
@@ -146,7 +147,7 @@ def _expected_verdict(settings, run_date: str) -> bool:
 @pytest.mark.timeout(1800)  # four DAG runs; minutes each on 2 busy cores
 def test_nightly_end_to_end_rerun_and_bad_batch(pipeline, tmp_path):
     run, settings, root = pipeline
-    good = ml100k_slice(tmp_path / "good", users=40)
+    good = ml100k_slice(tmp_path / "good", users=40, latest_at=NIGHT_1_NOON)
 
     first = run(NIGHT_1, _conf(good))
     print(f"dag.test() wall time, night 1 (40 users): {first['seconds']} s", flush=True)
@@ -181,7 +182,8 @@ def test_nightly_end_to_end_rerun_and_bad_batch(pipeline, tmp_path):
     rows_first, split_1 = count(), _split_rows(settings, SPLIT_1)
 
     # Night 2 brings 20 more users whose events happen after night 1 ended.
-    later = run(NIGHT_2, _conf(ml100k_slice(tmp_path / "later", users=60, late=(41, AFTER_NIGHT_1))))
+    later_log = ml100k_slice(tmp_path / "later", users=60, late=(41, AFTER_NIGHT_1), latest_at=NIGHT_1_NOON)
+    later = run(NIGHT_2, _conf(later_log))
     assert later["state"] == "success", later
     assert count() > rows_first  # the new events are in the lake
     split_2 = _split_rows(settings, SPLIT_2)
