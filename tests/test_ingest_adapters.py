@@ -31,7 +31,8 @@ def test_ml1m_double_colon_files(spark, settings, tmp_path):
     assert (items["10"].title, items["10"].year) == ("Caf\xe9 Society (2016)", 2016)
     assert items["20"].genres == "Action|Crime|Thriller"
     users = {r.user_id: r for r in table(spark, settings, lake.USERS).collect()}
-    assert (users["1"].gender, users["1"].age, users["1"].occupation, users["1"].zip) == ("F", 1, "K-12 student", "48067")
+    one = users["1"]
+    assert (one.gender, one.age, one.occupation, one.zip) == ("F", 1, "K-12 student", "48067")
     assert users["2"].occupation == "self-employed"
 
 
