@@ -1,18 +1,46 @@
 """The lake: table locations, their schemas (DESIGN.md's data contracts) and atomic publication.
 
-Each table ``<lake>/<name>`` is a symlink to an immutable version folder ``<lake>/.versions/<name>/<id>``.
-A job writes a complete new version into :func:`staging_dir`, then :func:`publish` swaps the symlink with
-one ``rename`` (atomic on POSIX). A crash at any point before the swap leaves the previous version as the
-table; readers never see a half-written table. Unchanged files are carried into the new version with
-hard links (:func:`carry_over`), so a new version costs only what changed.
+Layout. Each version of a table is an immutable folder ``<lake>/.versions/<name>/<id>``. A *generation*
+``<lake>/.generations/<id>/`` is a small folder naming the current version of every table: one relative
+symlink per table (``<gen>/<name> -> ../../.versions/<name>/<id>``) plus ``_tables.json`` (the same map, to
+read without walking links). ``<lake>/_current`` is a symlink to the current generation, and the stable
+path every reader uses, :func:`table_path` ``= <lake>/<name>``, is a symlink to ``_current/<name>``. A
+lookup goes ``<lake>/<name> -> _current/<name> -> .generations/<g>/<name> -> .versions/<name>/<v>``; all
+links are relative, so the lake can be moved or mounted elsewhere whole.
+
+Commit. A job writes each new version into :func:`staging_dir` (never visible), then :func:`commit` builds a
+new generation (the current one's links, the staged tables pointed at their new versions) and swaps
+``_current`` with one ``rename`` (atomic on POSIX). Every table of one commit becomes visible at the same
+instant to every reader of :func:`table_path` (Spark, pandas, Feast: all resolve the one ``_current``
+link): before the rename they see the previous generation whole, after it the new one whole, and a crash
+anywhere before the rename leaves the previous generation as the lake. :func:`publish` is a commit of one
+table; an ingest batch is one commit of ``interactions``, ``items``, ``users``, ``quarantine`` and its
+manifest (the table ``_manifests/ingest``). Commits are serialised by an ``flock`` on ``<lake>/.lock``
+(each reads, then replaces, the generation).
+
+Readers. A path is resolved when a file is opened: a reader that opens several tables one after the other
+across a commit may mix two generations, and Spark, which lists files when a DataFrame is made and opens
+them later, may find a listed file gone. To read one batch whole, resolve :func:`snapshot` once and read
+``snapshot / name`` (it stays valid until pruned, ``keep_versions`` commits later).
+
+A table seen for the first time gets its stable link before the rename (dangling, i.e. absent, until the
+rename makes it resolve). A lake of the older layout (``<lake>/<name>`` linking straight to a version) is
+adopted by its first commit: its links become the first generation and are re-pointed through
+``_current`` right after the rename. Unchanged files are carried into a new version with hard links
+(:func:`carry_over`), so a new version costs only what changed. After a commit, generations beyond the
+newest ``keep_versions`` are removed, and so are a committed table's versions older than the newest
+``keep_versions`` that no kept generation names (a crashed job's staged versions among them).
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,7 +66,13 @@ USER_COLUMNS = ["user_id", "age", "gender", "occupation", "zip"]
 # Splits: one table per split name, lake/splits/<name>, with a `split` column (train|valid|test) and
 # a meta.json beside the parquet files (strategy, seed, cut-off timestamps, counts).
 SPLIT_COLUMNS = ["user_id", "item_id", "rating", "event_ts", "split"]
-QUARANTINE_COLUMNS = ["reason", "source_file", "line_number", "raw", "batch_date"]
+# One row per quarantined input line, keyed by (source_digest, line_number): the sha256 of the file's bytes
+# and the 1-based physical line (a Parquet row's position). ``source_file`` is the file that first delivered it.
+QUARANTINE_SCHEMA = (
+    "reason STRING, source_file STRING, source_digest STRING, line_number BIGINT, raw STRING, batch_date DATE"
+)
+QUARANTINE_COLUMNS = ["reason", "source_file", "source_digest", "line_number", "raw", "batch_date"]
+QUARANTINE_KEY = ["source_digest", "line_number"]
 # Profiles are written with pyarrow (jobs.profiles.table) and checked with Spark: one schema, both forms.
 _TS = pa.timestamp("us", tz="UTC")  # microseconds: Feast rejects nanoseconds
 PROFILE_SCHEMA = pa.schema([
@@ -78,6 +112,8 @@ INTERACTIONS = "interactions"
 ITEMS = "items"
 USERS = "users"
 QUARANTINE = "quarantine"
+# Ingest manifests: one JSON file per batch date, a table so it is committed with the batch it describes.
+INGEST_MANIFESTS = "_manifests/ingest"
 USER_PROFILES = "profiles_user"
 ITEM_PROFILES = "profiles_item"
 USER_STATS = "user_stats"
@@ -101,8 +137,14 @@ def split_table(name: str) -> str:
     return f"splits/{name}"
 
 
+CURRENT = "_current"
+GENERATIONS = ".generations"
+VERSIONS = ".versions"
+TABLES_FILE = "_tables.json"
+
+
 def table_path(settings: Settings, name: str) -> Path:
-    """Stable location readers use; a symlink to the current version."""
+    """Stable location readers use; a symlink through ``_current`` to the committed version."""
     return settings.lake / name
 
 
@@ -150,13 +192,19 @@ def read_frame(settings: Settings, name: str, columns: list[str] | None = None):
 
 def current_version(settings: Settings, name: str) -> Path | None:
     path = table_path(settings, name)
-    return path.resolve() if path.is_symlink() else None
+    return path.resolve() if path.is_symlink() and path.exists() else None
+
+
+def snapshot(settings: Settings) -> Path | None:
+    """The current generation folder: ``snapshot / name`` stays on one commit however many commits follow
+    (until it is pruned, ``keep_versions`` commits later)."""
+    link = settings.lake / CURRENT
+    return link.resolve() if link.is_symlink() and link.exists() else None
 
 
 def staging_dir(settings: Settings, name: str) -> Path:
     """A fresh, not yet existing folder for the next version of ``name`` (the writer creates it)."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    path = settings.lake / ".versions" / name / f"{stamp}-{uuid.uuid4().hex[:8]}"
+    path = settings.lake / VERSIONS / name / _stamp()
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -180,22 +228,100 @@ def carry_over(
 
 
 def publish(settings: Settings, name: str, staged: Path, keep_versions: int = 3) -> Path:
-    """Make ``staged`` the current version of ``name`` in one atomic rename; prune old versions."""
-    if not staged.is_dir():
-        raise FileNotFoundError(f"nothing staged for table {name!r} at {staged}")
-    link = table_path(settings, name)
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if link.exists() and not link.is_symlink():
+    """Make ``staged`` the current version of ``name`` (a :func:`commit` of one table)."""
+    return commit(settings, {name: staged}, keep_versions=keep_versions)[name]
+
+
+def commit(settings: Settings, staged: Mapping[str, Path], keep_versions: int = 3) -> dict[str, Path]:
+    """Make every ``staged`` version current at once: one new generation, one rename of ``_current``."""
+    lake = settings.lake.resolve()  # one spelling of every path, for the relative links
+    for name, folder in staged.items():
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"nothing staged for table {name!r} at {folder}")
+    with _locked(lake):
+        tables, legacy = _current_tables(lake)
+        for name in staged:
+            _check_stable_link(lake, name)
+        tables |= {name: Path(folder).resolve() for name, folder in staged.items()}
+        generation = _write_generation(lake, tables)
+        for name in staged:  # new tables: dangling (absent) until the swap below
+            if not (lake / name).is_symlink():
+                _link(lake / name, lake / CURRENT / name)
+        _link(lake / CURRENT, generation)  # the commit
+        for name in sorted({*staged, *legacy}):  # adopt links of the older layout (same versions: no change seen)
+            if os.readlink(lake / name) != os.path.relpath(lake / CURRENT / name, (lake / name).parent):
+                _link(lake / name, lake / CURRENT / name)
+        _prune(lake, staged, keep_versions)
+    return {name: table_path(settings, name) for name in staged}
+
+
+def _stamp() -> str:
+    return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def _locked(lake: Path) -> Iterator[None]:
+    lake.mkdir(parents=True, exist_ok=True)
+    with open(lake / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _current_tables(lake: Path) -> tuple[dict[str, Path], list[str]]:
+    """The current generation's tables (name → version folder), and the older layout's links to adopt."""
+    current = lake / CURRENT
+    if current.is_symlink():
+        entries = json.loads((current / TABLES_FILE).read_text())
+        return {name: (lake / rel).resolve() for name, rel in entries.items()}, []
+    versions, found = (lake / VERSIONS).resolve(), {}
+    for root, dirs, files in os.walk(lake):
+        if Path(root) == lake:
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for entry in dirs + files:
+            path = Path(root) / entry
+            if path.is_symlink() and path.exists() and path.resolve().is_relative_to(versions):
+                found[str(path.relative_to(lake))] = path.resolve()
+    return found, sorted(found)
+
+
+def _check_stable_link(lake: Path, name: str) -> None:
+    link = lake / name
+    if (link.exists() or link.is_symlink()) and not link.is_symlink():
         raise RuntimeError(f"{link} is not a ktrec table (expected a symlink to a version folder)")
-    tmp_link = link.with_name(f".{link.name}.{uuid.uuid4().hex[:8]}.lnk")
-    os.symlink(staged, tmp_link, target_is_directory=True)
-    os.replace(tmp_link, link)
-    _prune(staged.parent, keep=staged, keep_versions=keep_versions)
-    return link
 
 
-def _prune(versions_dir: Path, keep: Path, keep_versions: int) -> None:
-    versions = sorted(p for p in versions_dir.iterdir() if p.is_dir())
-    for old in versions[:-keep_versions]:
-        if old != keep:
+def _write_generation(lake: Path, tables: Mapping[str, Path]) -> Path:
+    generation = lake / GENERATIONS / _stamp()
+    generation.mkdir(parents=True)
+    for name, version in sorted(tables.items()):
+        _link(generation / name, version)
+    rel = {name: str(version.relative_to(lake.resolve())) for name, version in sorted(tables.items())}
+    (generation / TABLES_FILE).write_text(json.dumps(rel, indent=2, sort_keys=True) + "\n")
+    return generation
+
+
+def _link(link: Path, target: Path) -> None:
+    """Point ``link`` at ``target`` (a relative symlink) with one atomic rename."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    relative = os.path.relpath(target, link.parent)  # lexical: a link in the target's path stays a link
+    tmp = link.with_name(f".{link.name}.{uuid.uuid4().hex[:8]}.lnk")
+    os.symlink(relative, tmp, target_is_directory=True)
+    os.replace(tmp, link)
+
+
+def _prune(lake: Path, committed: Mapping[str, Path], keep_versions: int) -> None:
+    generations = sorted(p for p in (lake / GENERATIONS).iterdir() if p.is_dir() and not p.is_symlink())
+    current = (lake / CURRENT).resolve()
+    kept = [g for g in [*generations[-keep_versions:], current] if (g / TABLES_FILE).is_file()]
+    for old in generations[:-keep_versions]:
+        if old != current:
             shutil.rmtree(old, ignore_errors=True)
+    named = {(lake / rel).resolve() for g in kept for rel in json.loads((g / TABLES_FILE).read_text()).values()}
+    for staged in (Path(folder).resolve() for folder in committed.values()):
+        older = sorted(p for p in staged.parent.iterdir() if p.is_dir() and p.name < staged.name)
+        for old in older[: max(len(older) - (keep_versions - 1), 0)]:
+            if old.resolve() not in named:
+                shutil.rmtree(old, ignore_errors=True)

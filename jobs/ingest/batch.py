@@ -1,12 +1,16 @@
 """Ingest one batch of interaction logs into the lake (``ktrec ingest``).
 
-Read (jobs.ingest.adapters: any supported format → parsed events) → :func:`classify` (pure: one reason per bad
-row, or none) → write (jobs.ingest.write: dedupe on EVENT_KEY, merge only the ``event_date`` partitions the
-batch touches, hard-link the rest, publish each table with one atomic rename) → manifest.
+Read (jobs.ingest.detect: any supported format → parsed events) → :func:`classify` (pure: one reason per bad
+row, or none) → stage (jobs.ingest.write: dedupe on EVENT_KEY, merge only the ``event_date`` partitions the
+batch touches, hard-link the rest; items, users, quarantine, the manifest) → one commit of every table.
 
 Two passes over the input, both in the JVM: one aggregate per file split yields row counts, the
 quarantined rows and their line numbers (:func:`chunk_stats`); one shuffle by ``event_date`` dedupes and
-writes the valid rows. Rerunning a batch rewrites the same partitions with the same rows.
+writes the valid rows. Meanwhile a driver thread hashes the input files (sha256, the quarantine key).
+
+Idempotent: rerunning a batch (same input, same batch date) leaves every table with the same rows and the
+manifest with the same content but its timing field ``seconds``; a copy of a file under another name adds
+nothing either (``source`` and ``source_file`` keep the file that delivered first).
 """
 
 from __future__ import annotations
@@ -14,19 +18,20 @@ from __future__ import annotations
 import calendar
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.core.lake import QUARANTINE_COLUMNS
 from jobs.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Reasons, checked in this order; the first that applies is recorded.
-INVALID_UTF8, NUL_BYTE = "invalid_utf8", "nul_byte"
+# Reasons, checked in this order; the first that applies is recorded. Structural reasons of each format
+# (jobs.ingest.text: quoting, column count, JSON shape) come in `_error`, after the blank-line check.
+INVALID_UTF8, NUL_BYTE, BLANK_LINE = "invalid_utf8", "nul_byte", "blank_line"
 MISSING_USER, MISSING_ITEM = "missing_user_id", "missing_item_id"
 NON_NUMERIC_RATING, RATING_RANGE = "non_numeric_rating", "rating_out_of_range"
 MISSING_TS, BAD_TS, FUTURE_TS, OLD_TS = "missing_timestamp", "bad_timestamp", "future_timestamp", "too_old_timestamp"
@@ -60,6 +65,7 @@ def classify(events: DataFrame, *, settings: Settings, batch_date: date) -> Data
         # Spark's text reader may already have replaced broken bytes by U+FFFD.
         .when(~F.is_valid_utf8(raw) | raw.contains("\ufffd"), F.lit(INVALID_UTF8))
         .when(raw.contains("\x00"), F.lit(NUL_BYTE))
+        .when(raw.rlike(r"^\s*$"), F.lit(BLANK_LINE))
         .when(F.col("_error").isNotNull(), F.col("_error"))
         .when(_blank(F.col("user_id")), F.lit(MISSING_USER))
         .when(_blank(F.col("item_id")), F.lit(MISSING_ITEM))
@@ -97,29 +103,21 @@ def chunk_stats(classified: DataFrame) -> DataFrame:
     )
 
 
-def quarantine_rows(stats: DataFrame, *, batch_date: date) -> DataFrame:
-    """Bad rows in QUARANTINE_COLUMNS: line number = lines in earlier splits + offset in the split + 1."""
-    earlier = Window.partitionBy("_file").orderBy("_block").rowsBetween(Window.unboundedPreceding, -1)
-    offsets = stats.select("_file", "_block", "mid0", "bad",
-                           F.coalesce(F.sum("lines").over(earlier), F.lit(0)).alias("offset"))
-    rows = offsets.select("_file", "mid0", "offset", F.explode("bad").alias("b"))
-    return rows.select(
-        F.col("b.reason").alias("reason"),
-        F.regexp_replace("_file", "^file:", "").alias("source_file"),
-        (F.col("offset") + F.col("b._mid") - F.col("mid0") + 1).alias("line_number"),
-        F.make_valid_utf8(F.col("b._raw")).alias("raw"),
-        F.lit(batch_date).alias("batch_date"),
-    ).select(*QUARANTINE_COLUMNS)
-
-
-def clean_interactions(events: DataFrame, *, settings: Settings, batch_date: date) -> tuple[DataFrame, DataFrame]:
-    """Pure transform: parsed events → (valid events, quarantined rows with reason and line number)."""
-    classified = classify(events, settings=settings, batch_date=batch_date)
-    return good_rows(classified), quarantine_rows(chunk_stats(classified), batch_date=batch_date)
-
-
 def synthetic_epoch_seconds(settings: Settings) -> int:
     return calendar.timegm(date.fromisoformat(settings.ingest.synthetic_epoch).timetuple())
+
+
+def batch_summary(stats: DataFrame, *, source: Path, fmt: str, batch_date: date) -> dict:
+    """The manifest's counts, from the per-split aggregate."""
+    totals = stats.agg(F.sum("rows").alias("rows"), F.sum(F.size("bad")).alias("bad")).first()
+    rows_read, rows_bad = int(totals["rows"] or 0), int(totals["bad"] or 0)
+    reasons = {r["reason"]: r["n"] for r in stats.select(F.explode("bad.reason").alias("reason"))
+               .groupBy("reason").agg(F.count("*").alias("n")).collect()} if rows_bad else {}
+    return {
+        "batch_date": batch_date.isoformat(), "source": str(source), "format": fmt,
+        "rows_read": rows_read, "rows_valid": rows_read - rows_bad, "rows_quarantined": rows_bad,
+        "quarantine_reasons": dict(sorted(reasons.items())),
+    }
 
 
 def run(
@@ -134,8 +132,9 @@ def run(
     """Ingest ``source`` as the batch of ``batch_date``; returns the manifest (also written to the lake)."""
     from jobs.core.spark import get_spark
     from jobs.ingest.detect import read_source
+    from jobs.ingest.quarantine import file_digests, quarantine_rows, source_files
     from jobs.ingest.source import ReadOptions
-    from jobs.ingest.write import publish_batch
+    from jobs.ingest.write import commit_batch, manifest_path, stage_tables
 
     started = time.perf_counter()
     source = Path(source).resolve()
@@ -146,31 +145,27 @@ def run(
     batch = read_source(spark, source, fmt=fmt, options=options)
     classified = classify(batch.events, settings=settings, batch_date=batch_date)
     stats = chunk_stats(classified).persist()
-    try:
-        totals = stats.agg(F.sum("rows").alias("rows"), F.sum(F.size("bad")).alias("bad")).first()
-        rows_read, rows_bad = int(totals["rows"] or 0), int(totals["bad"] or 0)
-        reasons = {r["reason"]: r["n"] for r in stats.select(F.explode("bad.reason").alias("reason"))
-                   .groupBy("reason").agg(F.count("*").alias("n")).collect()} if rows_bad else {}
-        summary = {
-            "batch_date": batch_date.isoformat(), "source": str(source), "format": batch.format,
-            "rows_read": rows_read, "rows_valid": rows_read - rows_bad, "rows_quarantined": rows_bad,
-            "quarantine_reasons": dict(sorted(reasons.items())),
-        }
-        if rows_read == 0:
-            log.info("ingest: %s holds no rows; nothing published", source)
-            return summary | {"empty": True, "published": [], "partitions_written": [], "items": None,
-                              "users": None, "seconds": round(time.perf_counter() - started, 3)}
-        written = publish_batch(
-            spark, settings, batch=batch, good=good_rows(classified), source_name=source.name,
-            quarantined=quarantine_rows(stats, batch_date=batch_date) if rows_bad else None,
-            batch_date=batch_date,
-        )
-    finally:
-        stats.unpersist()
-    summary |= written | {"empty": False, "seconds": round(time.perf_counter() - started, 3)}
-    from jobs.ingest.write import write_manifest
-
-    summary["manifest"] = str(write_manifest(settings, summary))
-    log.info("ingest %s: %d rows, %d quarantined, %d partitions", source, rows_read, rows_bad,
-             len(summary["partitions_written"]))
+    with ThreadPoolExecutor(1) as pool:
+        hashing = pool.submit(file_digests, batch.files)
+        try:
+            summary = batch_summary(stats, source=source, fmt=batch.format, batch_date=batch_date)
+            if summary["rows_read"] == 0:
+                log.info("ingest: %s holds no rows; nothing published", source)
+                return summary | {"empty": True, "published": [], "partitions_written": [], "items": None,
+                                  "users": None, "seconds": round(time.perf_counter() - started, 3)}
+            sources = source_files([r["_file"] for r in stats.select("_file").distinct().collect()],
+                                   hashing.result())
+            quarantined = quarantine_rows(stats, batch_date=batch_date, sources=sources) \
+                if summary["rows_quarantined"] else None
+            staged, written = stage_tables(
+                spark, settings, batch=batch, good=good_rows(classified), source_name=source.name,
+                quarantined=quarantined, batch_date=batch_date, digests=sorted({d for _, d in sources.values()}))
+        finally:
+            stats.unpersist()
+    summary |= written | {"source_digests": dict(sorted(sources.values())), "empty": False,
+                          "manifest": str(manifest_path(settings, batch_date)),
+                          "seconds": round(time.perf_counter() - started, 3)}
+    commit_batch(settings, staged, summary)
+    log.info("ingest %s: %d rows, %d quarantined, %d partitions", source, summary["rows_read"],
+             summary["rows_quarantined"], len(summary["partitions_written"]))
     return summary

@@ -1,5 +1,6 @@
-"""MovieLens: 100K (``u.data``/``u.item``/``u.user``, latin-1), 1M (``::`` files) and the CSV family
-(``ratings.csv`` + ``movies.csv`` + optional ``tags.csv``, as in ml-latest / ml-25m).
+"""MovieLens: 100K (``u.data``/``u.item``/``u.user``) and 1M (``::`` files), both latin-1 (every byte is a
+character, so no line of theirs is an encoding error), and the CSV family (``ratings.csv``, ``movies.csv``
+and an optional ``tags.csv``, as in ml-latest / ml-25m; UTF-8, RFC 4180 quoting).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ ML1M_OCCUPATIONS = [
 
 def read_ml100k(spark: SparkSession, source: Path, options: ReadOptions) -> Batch:
     data = need(source, "u.data")
-    events = delimited_events(read_lines(spark, [data], header=False), sep="\t", n_columns=4,
+    events = delimited_events(read_lines(spark, [data], header=False, encoding=LATIN1), sep="\t", n_columns=4,
                               user=0, item=1, rating=2, ts=3)
     items = users = None
     if (source / "u.item").is_file():
@@ -49,7 +50,7 @@ def read_ml100k(spark: SparkSession, source: Path, options: ReadOptions) -> Batc
 
 def read_ml1m(spark: SparkSession, source: Path, options: ReadOptions) -> Batch:
     data = need(source, "ratings.dat")
-    events = delimited_events(read_lines(spark, [data], header=False), sep="::", n_columns=4,
+    events = delimited_events(read_lines(spark, [data], header=False, encoding=LATIN1), sep="::", n_columns=4,
                               user=0, item=1, rating=2, ts=3)
     items = users = None
     if (source / "movies.dat").is_file():

@@ -1,13 +1,18 @@
-"""The write half of ingest: stage every table's next version, then publish them one rename each.
+"""The write half of ingest: stage every table's next version, then commit them all with one rename.
 
 * interactions: the batch's valid rows are deduped on (event_date, EVENT_KEY) after one shuffle by
   ``event_date`` (one file per date; the latest source line wins a duplicate) into a scratch folder. Dates
-  the lake already holds are merged with their existing rows (batch rows win); the staged version hard-links
-  every untouched partition (jobs.core.lake.carry_over), so an incremental day costs only its own dates.
-* items / users: upsert by id (the batch's rows replace the old ones); ids seen in the batch's interactions
-  and known nowhere are added with NULL attributes, so every lake id has a row.
-* quarantine: partitioned by ``batch_date``; a rerun replaces the rows of its own source files.
-Nothing is visible before :func:`jobs.core.lake.publish`; a crash leaves only unreferenced scratch folders.
+  the lake already holds are merged with their existing rows: the batch's rating wins, ``source`` stays the
+  file that first delivered the event. The staged version hard-links every untouched partition
+  (jobs.core.lake.carry_over), so an incremental day costs only its own dates.
+* items / users: upsert by id (the batch's rows replace the old ones; of duplicate ids in one batch the
+  greatest row wins, so reruns agree); ids seen in the batch's interactions and known nowhere are added with
+  NULL attributes, so every lake id has a row.
+* quarantine: jobs.ingest.quarantine (keyed by file digest and line number).
+* manifest: the lake table ``_manifests/ingest`` (one JSON file per batch date), staged last.
+
+Nothing is visible before :func:`commit_batch`, which makes all of them current in one
+:func:`jobs.core.lake.commit`; a crash before it leaves only unreferenced scratch and version folders.
 """
 
 from __future__ import annotations
@@ -19,39 +24,73 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.core import files
+from jobs.core import files, lake
 from jobs.core.lake import (
     EVENT_KEY,
+    INGEST_MANIFESTS,
     INTERACTION_COLUMNS,
     INTERACTIONS,
     INTERACTIONS_SCHEMA,
     ITEMS,
     ITEMS_SCHEMA,
     QUARANTINE,
-    QUARANTINE_COLUMNS,
     USERS,
     USERS_SCHEMA,
     carry_over,
     current_version,
-    publish,
     staging_dir,
 )
 from jobs.core.settings import Settings
+from jobs.ingest.quarantine import stage_quarantine
 from jobs.ingest.source import Batch, conform
-
-QUARANTINE_SCHEMA = "reason STRING, source_file STRING, line_number BIGINT, raw STRING, batch_date DATE"
 
 
 def manifest_path(settings: Settings, batch_date: date | str) -> Path:
-    return settings.lake / "_manifests" / "ingest" / f"{batch_date}.json"
+    return lake.table_path(settings, INGEST_MANIFESTS) / f"{batch_date}.json"
+
+
+def stage_manifest(settings: Settings, summary: dict) -> Path:
+    """The next version of the manifests table: every other date's file hard-linked, this one written."""
+    name = f"{summary['batch_date']}.json"
+    staged = staging_dir(settings, INGEST_MANIFESTS)
+    staged.mkdir()
+    folder = lake.table_path(settings, INGEST_MANIFESTS)
+    # The older layout (a plain folder, maybe already moved aside by a commit that then crashed): adopted.
+    plain = [f for f in (folder, *sorted(settings.lake.glob(".retired-manifests-*"))) if f.is_dir()
+             and not f.is_symlink()]
+    if plain:
+        for old in (p for f in plain for p in f.glob("*.json")):
+            if old.name != name and not (staged / old.name).exists():
+                os.link(old, staged / old.name)
+    else:
+        carry_over(settings, INGEST_MANIFESTS, staged, keep=lambda rel: rel.name != name)
+    files.write_json(staged / name, summary)
+    return staged
+
+
+def _retire_plain_folder(settings: Settings) -> None:
+    """Move a manifests folder of the older layout aside, so the commit can put its table link there."""
+    folder = lake.table_path(settings, INGEST_MANIFESTS)
+    if folder.is_dir() and not folder.is_symlink():
+        os.rename(folder, settings.lake / f".retired-manifests-{uuid.uuid4().hex[:8]}")
+
+
+def commit_batch(settings: Settings, staged: dict[str, Path], summary: dict) -> None:
+    """Stage the manifest, then make every staged table of the batch current at once."""
+    staged = {**staged, INGEST_MANIFESTS: stage_manifest(settings, summary)}
+    _retire_plain_folder(settings)
+    lake.commit(settings, staged)
+    for retired in settings.lake.glob(".retired-manifests-*"):
+        shutil.rmtree(retired, ignore_errors=True)
 
 
 def write_manifest(settings: Settings, summary: dict) -> Path:
-    """Write the batch manifest atomically (a rerun of the same date replaces it)."""
-    return files.write_json(manifest_path(settings, summary["batch_date"]), summary)
+    """Write one batch manifest on its own (a commit of the manifests table); a rerun replaces it."""
+    commit_batch(settings, {}, summary)
+    return manifest_path(settings, summary["batch_date"])
 
 
 def _dates(folder: Path) -> list[str]:
@@ -78,11 +117,13 @@ def _read_dates(spark: SparkSession, base: Path, dates: list[str]) -> DataFrame:
 
 def merge_existing(spark: SparkSession, *, current: Path, new: Path, dates: list[str], dest: Path,
                    partitions: int) -> None:
-    """Rewrite ``dates`` as old ∪ new rows, one row per event key, the batch's row winning."""
+    """Rewrite ``dates`` as old ∪ new rows, one row per event key: the batch's rating and ``ts_synthetic``
+    win, ``source`` stays the file that first delivered the event."""
     rows = _read_dates(spark, current, dates).withColumn("_prio", F.lit(0)).unionByName(
         _read_dates(spark, new, dates).withColumn("_prio", F.lit(1)))
-    latest = Window.partitionBy("event_date", *EVENT_KEY).orderBy(F.col("_prio").desc())
-    merged = rows.withColumn("_n", F.row_number().over(latest)).where("_n = 1")
+    merged = rows.groupBy("event_date", *EVENT_KEY).agg(
+        F.max_by("rating", "_prio").alias("rating"), F.max_by("ts_synthetic", "_prio").alias("ts_synthetic"),
+        F.min_by("source", "_prio").alias("source"))
     merged.repartition(partitions, "event_date").select(*INTERACTION_COLUMNS) \
         .write.partitionBy("event_date").parquet(str(dest))
 
@@ -107,11 +148,17 @@ def stage_interactions(spark: SparkSession, settings: Settings, *, good: DataFra
     return staged, dates
 
 
+def _one_per_id(df: DataFrame, id_col: str) -> DataFrame:
+    """One row per id, the same whatever Spark's order: the greatest of the duplicates' attribute rows."""
+    others = [c for c in df.columns if c != id_col]
+    return df.groupBy(id_col).agg(F.max(F.struct(*others)).alias("_row")).select(id_col, "_row.*")
+
+
 def stage_entities(spark: SparkSession, settings: Settings, *, name: str, id_col: str, ddl: str,
                    provided: DataFrame | None, seen: DataFrame) -> Path:
     """Upsert ``provided`` rows by id over the current table; add unknown ``seen`` ids with NULL attributes."""
     current = current_version(settings, name)
-    table = conform(provided, ddl).dropDuplicates([id_col]) if provided is not None else None
+    table = _one_per_id(conform(provided, ddl), id_col) if provided is not None else None
     if current is not None:
         old = spark.read.schema(ddl).parquet(str(current))
         table = old if table is None else table.unionByName(old.join(table.select(id_col), id_col, "left_anti"))
@@ -125,58 +172,31 @@ def stage_entities(spark: SparkSession, settings: Settings, *, name: str, id_col
     return staged
 
 
-def stage_quarantine(spark: SparkSession, settings: Settings, *, rows: DataFrame | None, batch_date: date,
-                     files: list[str], scratch: Path) -> Path | None:
-    """Next quarantine version: this batch's rows replace earlier rows of the same date and source files."""
-    current = current_version(settings, QUARANTINE)
-    part = f"batch_date={batch_date.isoformat()}"
-    previous = current / part if current is not None and (current / part).is_dir() else None
-    if rows is None and previous is None:
-        return None
-    frames = [rows] if rows is not None else []
-    if previous is not None:
-        old = spark.read.schema(QUARANTINE_SCHEMA).option("basePath", str(current)).parquet(str(previous))
-        frames.append(old.where(~F.col("source_file").isin(files)))
-    out = frames[0]
-    for frame in frames[1:]:
-        out = out.unionByName(frame.select(*QUARANTINE_COLUMNS))
-    out.coalesce(1).write.partitionBy("batch_date").parquet(str(scratch / "quarantine"))
-    staged = staging_dir(settings, QUARANTINE)
-    staged.mkdir()
-    carry_over(settings, QUARANTINE, staged, keep=lambda rel: rel.parts[0] != part)
-    if (scratch / "quarantine" / part).is_dir():
-        os.rename(scratch / "quarantine" / part, staged / part)
-    (staged / "_SUCCESS").touch()
-    return staged
-
-
-def publish_batch(spark: SparkSession, settings: Settings, *, batch: Batch, good: DataFrame,
-                  quarantined: DataFrame | None, batch_date: date, source_name: str) -> dict:
-    """Stage all tables, then publish them back to back; returns the manifest's table figures."""
+def stage_tables(spark: SparkSession, settings: Settings, *, batch: Batch, good: DataFrame,
+                 quarantined: DataFrame | None, batch_date: date, source_name: str,
+                 digests: list[str]) -> tuple[dict[str, Path], dict]:
+    """Stage interactions, items, users and quarantine (nothing visible yet); returns the staged versions
+    and the manifest's table figures."""
     scratch = settings.lake / ".scratch" / uuid.uuid4().hex
     scratch.mkdir(parents=True)
     try:
         inter_staged, dates = stage_interactions(spark, settings, good=good, scratch=scratch, source=source_name)
         new_rows = _read_dates(spark, inter_staged, dates)  # (the scratch partitions moved there)
-        items_staged = stage_entities(spark, settings, name=ITEMS, id_col="item_id", ddl=ITEMS_SCHEMA,
-                                      provided=batch.items, seen=new_rows)
-        users_staged = stage_entities(spark, settings, name=USERS, id_col="user_id", ddl=USERS_SCHEMA,
-                                      provided=batch.users, seen=new_rows)
-        files = [str(p) for p in batch.files]
-        q_staged = stage_quarantine(spark, settings, rows=quarantined, batch_date=batch_date, files=files,
-                                    scratch=scratch)
-        published = []
-        for name, staged in ((INTERACTIONS, inter_staged), (ITEMS, items_staged), (USERS, users_staged),
-                             (QUARANTINE, q_staged)):
-            if staged is not None:
-                publish(settings, name, staged)
-                published.append(name)
+        staged = {INTERACTIONS: inter_staged}
+        staged[ITEMS] = stage_entities(spark, settings, name=ITEMS, id_col="item_id", ddl=ITEMS_SCHEMA,
+                                       provided=batch.items, seen=new_rows)
+        staged[USERS] = stage_entities(spark, settings, name=USERS, id_col="user_id", ddl=USERS_SCHEMA,
+                                       provided=batch.users, seen=new_rows)
+        q_staged = stage_quarantine(spark, settings, rows=quarantined, batch_date=batch_date, digests=digests,
+                                    files=[str(p) for p in batch.files], scratch=scratch)
+        if q_staged is not None:
+            staged[QUARANTINE] = q_staged
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return {
-        "partitions_written": dates, "published": published,
-        "interactions": parquet_rows(inter_staged), "items": parquet_rows(items_staged),
-        "users": parquet_rows(users_staged),
+    return staged, {
+        "partitions_written": dates, "published": list(staged),
+        "interactions": parquet_rows(inter_staged), "items": parquet_rows(staged[ITEMS]),
+        "users": parquet_rows(staged[USERS]),
     }
 
 
