@@ -85,6 +85,17 @@ PARAMS = {
         description="Override the epochs of every training stage; empty keeps the scenario's.",
         section="Training",
     ),
+    "num_processes": Param(
+        1,
+        type="integer",
+        minimum=1,
+        maximum=64,
+        title="Training processes",
+        description="Data-parallel ranks per training run (PyTorch DDP started by Spark's TorchDistributor, "
+        "gloo); 1 trains in the task's own process. Where the ranks run follows the train settings "
+        "(train.local_mode: beside the task, or on the Spark cluster's executors).",
+        section="Training",
+    ),
     "cora": Param(
         False,
         type="boolean",
@@ -226,6 +237,7 @@ def train(
         split=cut["name"],
         run_date=_run_date(context),
         epochs=params["epochs"],
+        num_processes=params["num_processes"],
     )
 
 

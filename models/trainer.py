@@ -8,7 +8,11 @@ MLflow plots read ``RunResult.history``). ``train`` with ``patience`` stops earl
 is removed in a ``finally``.
 
 Reproducible: ``seed`` seeds Python, NumPy and torch, and every epoch's batches come from
-``iter_batches(seed, epoch)``; the same seed on the same data gives the same metrics.
+``iter_batches(seed, epoch)``; the same seed on the same data gives the same metrics. Given ``ranks`` (a
+models.distributed.Ranks: world size > 1 in an initialised process group) the trainer is one rank of a
+data-parallel run: train stages run under DDP on this rank's share of every step, rank 0 alone evaluates and
+broadcasts the validation score, and only rank 0 runs ``eval`` and ``save``. Without ``ranks`` it is the
+single-process loop, unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from models import distributed
 from models.cf.base import Recommender
 from models.data import SplitData, iter_batches
 from models.kt import KnowledgeTransfer, ProfileTargets, layer_width, reduce_profiles, standardize_profiles
@@ -90,12 +95,13 @@ class Trainer:
 
     def __init__(
         self, *, data: SplitData, profiles: dict[str, ProfileTargets], seed: int,
-        models: dict[str, type] | None = None, progress: bool = True,
+        models: dict[str, type] | None = None, progress: bool = True, ranks: distributed.Ranks | None = None,
     ) -> None:
         if models is None:
             from models.cf import MODELS as models
         self.data, self.profiles, self.seed = data, profiles, seed
-        self.models, self.progress = models, progress
+        self.models, self.progress, self.ranks = models, progress, ranks
+        self.leads = ranks is None or ranks.leader  # evaluates, saves, shows progress
 
     def build(self, spec: InitModel) -> Recommender:
         model = self.models[spec.name](self.data.n_users, self.data.n_items, **spec.config)
@@ -132,9 +138,9 @@ class Trainer:
                 elif isinstance(command, Train):
                     self._train(model, kt, command, stage, result)
                     stage += 1
-                elif isinstance(command, Eval):
+                elif isinstance(command, Eval) and self.leads:
                     result.evals[command.split] = evaluate_split(model, self.data, command.split)
-                elif isinstance(command, Save):
+                elif isinstance(command, Save) and self.leads:
                     result.saved[command.name] = copy.deepcopy(model.state_dict())
         finally:
             if kt is not None:
@@ -154,19 +160,27 @@ class Trainer:
 
     def _train(self, model: Recommender, kt: KnowledgeTransfer | None, cmd: Train, stage: int,
                result: RunResult) -> None:
+        if self.ranks is None:
+            self._stage(model, kt, cmd, stage, result, None)
+            return
+        with distributed.stage(model, kt, self.ranks) as loss_step:  # rebuilt per stage: what trains changes
+            self._stage(model, kt, cmd, stage, result, loss_step)
+
+    def _stage(self, model: Recommender, kt: KnowledgeTransfer | None, cmd: Train, stage: int,
+               result: RunResult, loss_step: torch.nn.Module | None) -> None:
         params = [p for p in model.parameters() if p.requires_grad]
         params += list(kt.parameters()) if kt is not None else []
         optimizer = torch.optim.Adam(params, lr=cmd.lr, weight_decay=cmd.weight_decay)
         metric = "{}_at_{}".format(*cmd.metric.split("@"))
         best, best_epoch, best_state, waited = -np.inf, 0, None, 0
-        bar = tqdm(range(cmd.epochs), desc=f"stage {stage} ({'kt' if kt else 'rec'})", disable=not self.progress,
-                   leave=False)
+        bar = tqdm(range(cmd.epochs), desc=f"stage {stage} ({'kt' if kt else 'rec'})",
+                   disable=not (self.progress and self.leads), leave=False)
         for _ in bar:
             epoch = len(result.history) + 1
             started = time.perf_counter()
-            losses = self._epoch(model, kt, optimizer, cmd.batch_size, epoch)
+            losses = self._epoch(model, kt, optimizer, cmd.batch_size, epoch, loss_step)
             seconds = time.perf_counter() - started
-            score = evaluate_split(model, self.data, "valid").metrics[metric]
+            score = self._valid_score(model, metric)
             result.history.append(EpochLog(stage, epoch, kt is not None, *losses, score, seconds))
             bar.set_postfix(loss=f"{losses[0]:.4f}", **{metric: f"{score:.4f}"})
             if score > best:
@@ -183,8 +197,19 @@ class Trainer:
             _restore(model, kt, best_state)
         result.best_epochs.append(best_epoch if cmd.patience is not None else len(result.history))
 
-    def _epoch(self, model, kt, optimizer, batch_size: int, epoch: int) -> tuple[float, float, float | None]:
+    def _valid_score(self, model: Recommender, metric: str) -> float:
+        """The validation metric; under DDP rank 0's, broadcast so every rank decides alike."""
+        if self.ranks is None:
+            return evaluate_split(model, self.data, "valid").metrics[metric]
+        score = evaluate_split(model, self.data, "valid").metrics[metric] if self.leads else None
+        return distributed.broadcast_score(score, self.ranks)
+
+    def _epoch(self, model, kt, optimizer, batch_size: int, epoch: int,
+               loss_step: torch.nn.Module | None = None) -> tuple[float, float, float | None]:
         model.train()
+        if loss_step is not None:  # DDP: this rank's share of each step (models.distributed)
+            return distributed.epoch(loss_step, self._batches(model, batch_size=batch_size, epoch=epoch), optimizer,
+                                     self.ranks)
         totals = np.zeros(3)
         n = 0
         for batch in self._batches(model, batch_size=batch_size, epoch=epoch):

@@ -105,9 +105,11 @@ def test_nightly_params_are_typed_and_documented(airflow_configured):
         assert "type" in param.schema, name
     dag.params.validate()  # the defaults are valid
     models, epochs = dag.params.get_param("models"), dag.params.get_param("epochs")
+    processes = dag.params.get_param("num_processes")
     assert models.resolve(value=["bpr", "sasrec"]) == ["bpr", "sasrec"]
     assert epochs.resolve(value=None) is None and epochs.resolve(value=3) == 3  # optional allows null
-    for param, bad in ((models, ["not-a-model"]), (models, []), (epochs, 0)):
+    assert processes.resolve() == 1 and processes.resolve(value=2) == 2  # 1: today's one-process training
+    for param, bad in ((models, ["not-a-model"]), (models, []), (epochs, 0), (processes, 0), (processes, None)):
         with pytest.raises(ParamValidationError):
             param.resolve(value=bad)
 

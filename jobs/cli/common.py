@@ -28,6 +28,7 @@ KNOWN_PROJECT: dict[str, str] = {
     "jobs.ingest.datasets": "DownloadError",
     "jobs.validate.gx": "ValidationFailed",
     "models.scenario": "ScenarioError",
+    "jobs.train.distributed": "DistributedTrainingError",
 }
 
 Command = TypeVar("Command", bound=Callable[..., Any])

@@ -106,6 +106,19 @@ class MlflowSettings(BaseModel):
     promotion_margin: float = 0.0
 
 
+class TrainSettings(BaseModel):
+    # Data-parallel ranks for `ktrec train` / the nightly train task when not given (1: the one-process trainer).
+    num_processes: int = Field(1, ge=1)
+    # True: the ranks run as processes beside the Spark driver. False: as Spark barrier tasks on the executors
+    # of spark.master (a standalone cluster), one rank per task; the runs folder must then be shared storage.
+    local_mode: bool = True
+    # How each step's batches are shared: "split" cuts every batch across the ranks (same optimiser steps as one
+    # process); "stride" gives each rank whole batches (world-size times fewer, larger steps).
+    shard: Literal["split", "stride"] = "split"
+    # How long a rank waits in a collective (a peer evaluating, or hung) before the run fails.
+    collective_timeout_s: int = Field(1800, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KTREC_", env_nested_delimiter="__", extra="ignore")
 
@@ -122,6 +135,7 @@ class Settings(BaseSettings):
     embed: EmbedSettings = Field(default_factory=EmbedSettings)
     feast: FeastSettings = Field(default_factory=FeastSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
 
     @classmethod
     def settings_customise_sources(

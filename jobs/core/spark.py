@@ -7,6 +7,7 @@ test, the CLI or an Airflow task shares it.
 from __future__ import annotations
 
 import os
+import sys
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -18,6 +19,8 @@ def get_spark(settings: Settings, app_name: str = "ktrec") -> SparkSession:
     """Return the (possibly shared) session for ``settings.spark.master``."""
     # Spark otherwise binds to the machine's other interface; all traffic stays on loopback.
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python tasks (TorchDistributor's barrier tasks: jobs.train.distributed) run this interpreter unless set.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.appName(app_name)
         .master(settings.spark.master)

@@ -37,10 +37,12 @@ def run_key(run_date: date, model: str, variant: str) -> str:
 
 
 def train_one(
-    settings: Settings, *, model: str, variant: str, split: str, run_date: date, epochs: int | None = None
+    settings: Settings, *, model: str, variant: str, split: str, run_date: date, epochs: int | None = None,
+    num_processes: int = 1,
 ) -> dict[str, Any]:
-    """Train one (model, variant) on ``split``; returns the trainer's summary minus bulky fields."""
-    from jobs.train.scenario_run import run
+    """Train one (model, variant) on ``split`` (on ``num_processes`` data-parallel ranks when > 1: see
+    jobs.train.distributed); returns the trainer's summary minus bulky fields."""
+    from jobs.train.distributed import run
 
     out = settings.runs_dir / run_date.isoformat() / f"{model}-{variant}"
     summary = run(
@@ -51,6 +53,7 @@ def train_one(
         output_dir=out,
         epochs=epochs,
         progress=False,
+        num_processes=num_processes,
     )
     return {k: summary[k] for k in ("model", "variant", "metrics", "run_dir", "split")}
 

@@ -2,8 +2,9 @@
 
 Enters: a split table, a training scenario (``conf/``) and, for knowledge transfer, the profile embeddings
 read through Feast at the split's cut-off (``profile_targets``). ``scenario_run`` runs the scenario with the
-trainer in ``models/``. Leaves: one run folder (``run_folder``, its only writer and reader: metrics, per-user
-metrics, weights, the scenario as run), published by one rename.
+trainer in ``models/``; ``distributed`` runs it on N data-parallel ranks started by Spark's TorchDistributor.
+Leaves: one run folder (``run_folder``, its only writer and reader: metrics, per-user metrics, weights, the
+scenario as run), published by one rename.
 """
 
 from jobs.train.scenario_run import run

@@ -3,15 +3,18 @@
 Reads ``splits/<name>`` (models.data), the profile embeddings the scenario transfers from (Feast historical
 retrieval at the split's ``train_end``: jobs.train.profile_targets), runs the scenario (models.trainer) and
 writes one run folder, published by a single rename so a crash leaves no half-written run
-
 (:mod:`jobs.train.run_folder`; ``scenario.yaml`` is the scenario as run, with ``--epochs`` applied).
+:func:`run` is :func:`prepare` (driver-side reads), the trainer, :func:`outcome` (evaluation, metrics) and
+:func:`publish` (the write); jobs.train.distributed runs the same pieces around a data-parallel trainer.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -21,6 +24,35 @@ from jobs.core.settings import Settings
 from jobs.train import run_folder
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Inputs:
+    """Everything a training run needs, read on the driver: the scenario, the split, the profile targets."""
+
+    plan: Any  # models.scenario.Scenario
+    data: Any  # models.data.SplitData
+    profiles: dict
+    version: dict
+    split: str
+    seed: int
+    output_dir: Path | None = None
+
+
+@dataclass
+class Outcome:
+    """A trained run ready to publish: its inputs, folder, metrics and per-split evaluations."""
+
+    inputs: Inputs
+    result: Any  # models.trainer.RunResult
+    run_dir: Path
+    metrics: dict
+    evals: dict
+
+    @property
+    def summary(self) -> dict:
+        """What :func:`publish` returns, known before anything is written."""
+        return run_folder.summary(self.run_dir, self.metrics)
 
 
 def run(
@@ -33,9 +65,22 @@ def run(
     ``generator`` restricts the profiles to one generator prefix (e.g. ``template:``); ``models`` replaces
     the model registry (models.cf.MODELS) for tests of the mechanism on toy models.
     """
+    from models.trainer import Trainer
+
+    inputs = prepare(settings, scenario=scenario, split=split, seed=seed, output_dir=output_dir, epochs=epochs,
+                     generator=generator, models=models)
+    result = Trainer(data=inputs.data, profiles=inputs.profiles, seed=seed, models=models,
+                     progress=progress).run(inputs.plan)
+    return publish(outcome(settings, inputs, result))
+
+
+def prepare(
+    settings: Settings, *, scenario: Path, split: str, seed: int, output_dir: Path | None = None,
+    epochs: int | None = None, generator: str | None = None, models: dict[str, type] | None = None,
+) -> Inputs:
+    """Load the scenario (``epochs`` applied), the split and the profiles it transfers from."""
     from models.data import load_split
     from models.scenario import SetKT, load_scenario
-    from models.trainer import Trainer, evaluate_split
 
     if models is None:
         from models.cf import MODELS as models
@@ -48,30 +93,42 @@ def run(
     data = load_split(table_path(settings, split_table(split)))
     sides = sorted({c.side for c in plan.commands if isinstance(c, SetKT)})
     profiles, version = load_targets(settings, data=data, sides=sides, generator=generator)
-    result = Trainer(data=data, profiles=profiles, seed=seed, models=models, progress=progress).run(plan)
-    evals = {name: evaluate_split(result.model, data, name) for name in ("valid", "test")}
+    return Inputs(plan, data, profiles, version, split, seed, Path(output_dir) if output_dir else None)
 
+
+def outcome(settings: Settings, inputs: Inputs, result) -> Outcome:
+    """Evaluate the trained model on valid and test and assemble metrics.json (nothing written yet)."""
+    from models.trainer import evaluate_split
+
+    plan, data, split, seed = inputs.plan, inputs.data, inputs.split, inputs.seed
+    evals = {name: evaluate_split(result.model, data, name) for name in ("valid", "test")}
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    default = settings.runs_dir / f"{plan.model.name}-{plan.variant}-{split}-s{seed}-{stamp}"
-    run_dir = Path(output_dir) if output_dir else default
+    run_dir = inputs.output_dir or settings.runs_dir / f"{plan.model.name}-{plan.variant}-{split}-s{seed}-{stamp}"
     metrics = {
         "model": plan.model.name, "variant": plan.variant, "scenario": plan.name, "split": split, "seed": seed,
         "protocol": evals["test"].protocol, "valid": evals["valid"].to_dict(), "test": evals["test"].to_dict(),
         "best_epochs": result.best_epochs, "seconds_per_epoch": result.seconds_per_epoch,
-        "history": [vars(e) for e in result.history], "profile_version": version,
+        "history": [vars(e) for e in result.history], "profile_version": inputs.version,
         "dropped": data.dropped,
     }
+    return Outcome(inputs, result, Path(run_dir), metrics, evals)
+
+
+def publish(out: Outcome) -> dict:
+    """Write the run folder (one rename: jobs.train.run_folder) and return the training summary."""
+    plan, data, result = out.inputs.plan, out.inputs.data, out.result
     run_folder.write(
-        run_dir, metrics=metrics, model=result.model, snapshots=result.saved,
+        out.run_dir, metrics=out.metrics, model=result.model, snapshots=result.saved,
         per_user={name: pd.DataFrame({"user_id": data.train.user_ids[ev.users], **ev.per_user})
-                  for name, ev in evals.items()},
+                  for name, ev in out.evals.items()},
         spec={"name": plan.model.name, "config": plan.model.config, "n_users": data.n_users,
               "n_items": data.n_items, "user_ids": data.train.user_ids.tolist(),
               "item_ids": data.train.item_ids.tolist()},
         scenario_yaml=yaml.safe_dump(_scenario_dict(plan), sort_keys=False),
     )
-    log.info("trained %s (%s) on %s: test %s", plan.model.name, plan.variant, split, evals["test"].metrics)
-    return run_folder.summary(run_dir, metrics)
+    log.info("trained %s (%s) on %s: test %s", plan.model.name, plan.variant, out.inputs.split,
+             out.evals["test"].metrics)
+    return out.summary
 
 
 def load_targets(settings: Settings, *, data, sides: list[str], generator: str | None = None) -> tuple[dict, dict]:
