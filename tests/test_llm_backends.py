@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -54,36 +55,33 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_llm_server(model_dir):
-    """A real OpenAI-compatible server process on 127.0.0.1 serving ``model_dir``; (process, base URL)."""
+@contextmanager
+def _llm_server(model_dir):
+    """A real OpenAI-compatible server process on 127.0.0.1 serving ``model_dir``; yields its base URL."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, str(TESTS / "llm_server.py"), "--model", str(model_dir), "--port", str(port),
          "--max-model-len", str(MAX_MODEL_LEN)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
-    assert proc.stdout.readline().strip() == "ready", "llm_server did not start"
-    return proc, f"http://127.0.0.1:{port}"
+    try:
+        assert proc.stdout.readline().strip() == "ready", "llm_server did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def llm_server(tiny_llama_dir):
-    proc, url = _start_llm_server(tiny_llama_dir)
-    try:
+    with _llm_server(tiny_llama_dir) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def second_llm_server(tiny_llama_dir):
-    proc, url = _start_llm_server(tiny_llama_dir)
-    try:
+    with _llm_server(tiny_llama_dir) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def _make(kind: str, request) -> Backend:
