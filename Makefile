@@ -5,7 +5,7 @@ export KTREC_HOME ?= $(CURDIR)/.ktrec
 # OpenMP threads spin while idle by default; with Spark and torch sharing 2 cores that costs up to 30x.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install demo lint test bench bench-peer clean
+.PHONY: install demo lint test bench bench-peer capacity clean
 
 install:
 	@bash infra/install.sh
@@ -23,6 +23,10 @@ bench: install  ## benchmarks; reports under benchmarks/reports/
 	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.kt_gain
 	$(BIN)/python -m benchmarks.feast_store
+	$(BIN)/python -m benchmarks.capacity
+
+capacity: install  ## docs/capacity.md and benchmarks/reports/capacity.json from the reports (no measuring)
+	$(BIN)/python -m benchmarks.capacity
 
 bench-peer: install  ## RecBole 1.2.1 in its own venv (pins: shared/peers/recbole.md), then kt_gain beside it
 	test -x .recbole-venv/bin/python || (python3 -m venv .recbole-venv && .recbole-venv/bin/pip install torch==2.13.0 \
