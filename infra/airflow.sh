@@ -16,7 +16,7 @@ ENV_FILE=${AIRFLOW_ENV_FILE:-$ROOT/infra/airflow-servers.env}
 load_env() {
   while IFS='=' read -r key value; do
     [[ -z "$key" || "$key" == \#* ]] && continue
-    [[ -z "${!key:-}" ]] && export "$key=$value"
+    if [[ -z "${!key:-}" ]]; then export "$key=$value"; fi
   done < "$1"
 }
 [[ -n "${KTREC_AIRFLOW_PROFILE:-}" ]] && load_env "$ROOT/infra/airflow-$KTREC_AIRFLOW_PROFILE.env"

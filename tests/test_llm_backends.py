@@ -301,7 +301,9 @@ def test_openai_backend_against_a_real_vllm_serve(smollm2_dir, tmp_path):
     env = os.environ | {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_TARGET_DEVICE": "cpu"}
     log = (tmp_path / "vllm.log").open("w")
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("vllm")), "serve", str(smollm2_dir), "--host", "127.0.0.1",
+        # The OpenAI server module, as `vllm serve` runs it (the `vllm` console script looks up the package
+        # version under the name "vllm", which vllm-cpu's metadata does not carry).
+        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(smollm2_dir), "--host", "127.0.0.1",
          "--port", str(port), "--max-model-len", str(MAX_MODEL_LEN), "--max-num-seqs", "4",
          "--served-model-name", "smollm2", "--enforce-eager"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
