@@ -28,8 +28,9 @@ export AIRFLOW__API__BASE_URL=${AIRFLOW__API__BASE_URL:-http://$AIRFLOW__API__HO
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-$AIRFLOW__API__BASE_URL/execution/}
 export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}
 if [[ "$AIRFLOW__CORE__EXECUTOR" == CeleryExecutor ]]; then
-  # Results and task state on the metadata Postgres; the broker is the local Redis.
-  export AIRFLOW__CELERY__RESULT_BACKEND=${AIRFLOW__CELERY__RESULT_BACKEND:-db+${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN/+psycopg2/}}
+  # Results and task state on the metadata Postgres, same driver (SQLAlchemy 2.1's default for a bare
+  # postgresql:// is psycopg 3, which is not installed); the broker is the local Redis.
+  export AIRFLOW__CELERY__RESULT_BACKEND=${AIRFLOW__CELERY__RESULT_BACKEND:-db+$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN}
 fi
 RUN=$AIRFLOW_HOME/run
 SERVICES=(api-server scheduler dag-processor)

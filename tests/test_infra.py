@@ -172,8 +172,8 @@ def test_compose_airflow_uses_the_celery_env_settings(name):
     assert same_url_but_host(CELERY_ENV["AIRFLOW__CELERY__BROKER_URL"], env["AIRFLOW__CELERY__BROKER_URL"]) in SERVICES
     metadata = SERVERS_ENV["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     assert same_url_but_host(metadata, env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]) in SERVICES
-    # infra/airflow.sh: the result backend is the metadata database, db+ and without the +psycopg2 driver.
-    backend = "db+" + metadata.replace("+psycopg2", "")
+    # infra/airflow.sh: the result backend is the metadata database with its driver, prefixed db+.
+    backend = "db+" + metadata
     assert same_url_but_host(backend, env["AIRFLOW__CELERY__RESULT_BACKEND"]) in SERVICES
 
 
