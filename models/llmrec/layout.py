@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-SOFT_MARK = "<<soft-prompt>>"
-PLAIN_ANSWER_CUE = "\nAnswer:"
+from models.llmrec.text import PLAIN_ANSWER_CUE, SOFT_MARK
 
 
 class Codec:
