@@ -1,11 +1,12 @@
 """Prompts and candidate titles as one packed batch: every candidate answer scored in a single forward pass.
 
-A row is ``[left padding | prompt prefix | candidate 1 | candidate 2 | ... | candidate C]``. Each candidate
-occupies a slot of ``L`` positions (the longest answer in the batch) holding its answer tokens (the whole
-title, then the end-of-sequence token, so a title that is a prefix of another one is not rewarded for
-stopping early). Attention lets a candidate's tokens see the prompt and the earlier tokens of the *same*
-candidate only, and their position ids continue from the prompt's end, so each candidate is read exactly as
-if it alone followed the prompt, while the prompt is computed once instead of ``C`` times.
+A row is ``[left padding | prompt prefix | candidate 1 | candidate 2 | ... | candidate C | padding]``: the
+candidates' answer tokens (the whole title, then the end-of-sequence token, so a title that is a prefix of
+another one is not rewarded for stopping early) follow each other without gaps. Attention lets a candidate's
+tokens see the prompt and the earlier tokens of the *same* candidate only, and their position ids continue
+from the prompt's end, so each candidate is read exactly as if it alone followed the prompt, while the
+prompt is computed once instead of ``C`` times. ``answer_source`` says which of the kept logits (the last
+prompt position, then the block) predicts each answer token.
 
 The prompt prefix is the chat template's user turn plus the assistant header when the tokenizer has a chat
 template (SmolLM2-Instruct), else the plain prompt and an ``Answer:`` cue with the answer after a space
@@ -69,12 +70,13 @@ class Codec:
 class Packed:
     """One batch: ``B`` rows of ``T = P + C * L`` positions."""
 
-    input_ids: torch.Tensor  # [B, T]; padding, soft slots and slot tails hold the pad id
+    input_ids: torch.Tensor  # [B, T]; padding and soft slots hold the pad id
     soft_slots: torch.Tensor  # [B, T] bool: where soft-prompt vectors go
     allowed: torch.Tensor  # [B, T, T] bool: query may attend key
     position_ids: torch.Tensor  # [B, T]
-    answer_ids: torch.Tensor  # [B, C, L]
+    answer_ids: torch.Tensor  # [B, C, L] (L: the longest answer)
     answer_mask: torch.Tensor  # [B, C, L] bool: real answer tokens
+    answer_source: torch.Tensor  # [B, C, L]: index into the last T - P + 1 positions' logits
     prefix_len: int  # P
 
     @property
@@ -82,8 +84,9 @@ class Packed:
         return self.answer_ids.shape[1]
 
     @property
-    def slot_len(self) -> int:
-        return self.answer_ids.shape[2]
+    def kept(self) -> int:
+        """How many final positions' logits scoring needs: the prompt's last one and the candidate block."""
+        return self.input_ids.shape[1] - self.prefix_len + 1
 
 
 def pack(codec: Codec, prompts: Sequence[str], candidates: Sequence[Sequence[str]], *, n_soft: int = 0) -> Packed:
@@ -104,14 +107,15 @@ def pack(codec: Codec, prompts: Sequence[str], candidates: Sequence[Sequence[str
     P = max(len(p) for p in prefixes)
     C = max(len(a) for a in answers)
     L = max(len(ids) for row in answers for ids in row)
-    B, T = len(prompts), P + C * L
+    B, T = len(prompts), P + max(sum(len(ids) for ids in row) for row in answers)
     input_ids = torch.full((B, T), codec.pad_id, dtype=torch.long)
     soft_slots = torch.zeros(B, T, dtype=torch.bool)
     segment = torch.full((B, T), -2, dtype=torch.long)  # -2 padding, -1 prompt, c >= 0 candidate c
     step = torch.zeros(B, T, dtype=torch.long)  # prompt: position index; candidate: token index
+    position_ids = torch.zeros(B, T, dtype=torch.long)
     answer_ids = torch.full((B, C, L), codec.pad_id, dtype=torch.long)
     answer_mask = torch.zeros(B, C, L, dtype=torch.bool)
-    position_ids = torch.zeros(B, T, dtype=torch.long)
+    answer_source = torch.zeros(B, C, L, dtype=torch.long)
     for b, (prefix, (soft_start, soft_n), row) in enumerate(zip(prefixes, soft_at, answers, strict=True)):
         start = P - len(prefix)
         input_ids[b, start:P] = torch.tensor(prefix)
@@ -119,16 +123,21 @@ def pack(codec: Codec, prompts: Sequence[str], candidates: Sequence[Sequence[str
         segment[b, start:P] = -1
         step[b, start:P] = torch.arange(len(prefix))
         position_ids[b, start:P] = torch.arange(len(prefix))
+        lo = P
         for c, ids in enumerate(row):
-            lo = P + c * L
-            input_ids[b, lo:lo + len(ids)] = torch.tensor(ids)
-            answer_ids[b, c, :len(ids)] = torch.tensor(ids)
-            answer_mask[b, c, :len(ids)] = True
-            segment[b, lo:lo + len(ids)] = c
-            step[b, lo:lo + L] = torch.arange(L)
-            position_ids[b, lo:lo + L] = len(prefix) + torch.arange(L)
+            n = len(ids)
+            input_ids[b, lo:lo + n] = torch.tensor(ids)
+            segment[b, lo:lo + n] = c
+            step[b, lo:lo + n] = torch.arange(n)
+            position_ids[b, lo:lo + n] = len(prefix) + torch.arange(n)
+            answer_ids[b, c, :n] = torch.tensor(ids)
+            answer_mask[b, c, :n] = True
+            # Token 0 is predicted at the prompt's end (kept index 0), token t at the candidate's token t - 1.
+            answer_source[b, c, 1:n] = torch.arange(lo - P + 1, lo - P + n)
+            lo += n
     return Packed(input_ids=input_ids, soft_slots=soft_slots, allowed=_allowed(segment, step),
-                  position_ids=position_ids, answer_ids=answer_ids, answer_mask=answer_mask, prefix_len=P)
+                  position_ids=position_ids, answer_ids=answer_ids, answer_mask=answer_mask,
+                  answer_source=answer_source, prefix_len=P)
 
 
 def _allowed(segment: torch.Tensor, step: torch.Tensor) -> torch.Tensor:

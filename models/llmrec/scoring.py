@@ -56,17 +56,12 @@ def candidate_scores(model: nn.Module, packed: Packed, soft: torch.Tensor | None
     """[B, C] mean log-probability per answer token of every candidate; ``-inf`` where a row has fewer."""
     embeds = inputs_embeds(model, packed, soft)
     device = embeds.device
-    C, L = packed.n_candidates, packed.slot_len
     out = model(inputs_embeds=embeds, attention_mask=attention_masks(model, packed, embeds.dtype, device),
-                position_ids=packed.position_ids.to(device), logits_to_keep=C * L + 1, use_cache=False)
-    logits = out.logits.float()  # [B, C*L + 1, V]: kept position 0 is the prompt's last token (P - 1)
-    # Token t of candidate c is predicted at the prompt's end (t = 0) or at its own token t - 1.
-    source = torch.arange(C * L, device=device).view(C, L)
-    source = torch.where(torch.arange(L, device=device) == 0, torch.zeros_like(source), source)
-    answer = packed.answer_ids.to(device)
+                position_ids=packed.position_ids.to(device), logits_to_keep=packed.kept, use_cache=False)
+    logits = out.logits.float()  # [B, kept, V]: kept position 0 is the prompt's last token (P - 1)
+    source, answer = packed.answer_source.to(device), packed.answer_ids.to(device)
     rows = torch.arange(answer.shape[0], device=device).view(-1, 1, 1)
-    picked = logits[rows, source.unsqueeze(0), answer]  # [B, C, L]
-    log_prob = picked - torch.logsumexp(logits, dim=-1)[:, source]
+    log_prob = logits[rows, source, answer] - torch.logsumexp(logits, dim=-1)[rows, source]  # [B, C, L]
     mask = packed.answer_mask.to(device)
     n = mask.sum(-1)
     score = (log_prob * mask).sum(-1) / n.clamp(min=1)
