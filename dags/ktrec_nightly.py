@@ -6,7 +6,7 @@ cut a train/valid/test split, refresh the LLM user and item profiles, validate t
 statistics, publish everything to the Feast feature store, train each selected CF model twice (the
 no-LLM baseline and the LLM-KT variant), evaluate and log both runs to MLflow, gate the KT model against
 the current champion and the baseline, register it as `challenger` and promote it to `champion` when it
-passed.
+passed. On request it also trains CoRA and DELRec (`ktrec-cora`, `ktrec-delrec`) after the CF models.
 
 Each task calls one function in `jobs/` and passes paths and small summaries on. Every output is keyed
 on the run's logical date, so clearing and rerunning a date replaces its outputs instead of adding more.
@@ -92,6 +92,10 @@ PARAMS = {
         "embeddings, and register it as ktrec-cora. Slow without a GPU.",
         section="Training",
     ),
+    "delrec": Param(False, type="boolean", title="Train DELRec", section="Training", description=(
+        "Also distil a SASRec teacher (trained on leave-one-out training prefixes) into a soft prompt for the LLM "
+        "(SmolLM2 by default), tune it with LoRA on 20-candidate next-item prompts and register it as "
+        "ktrec-delrec, gated on test HR@1 against SASRec and the no-soft-prompt ablation. Slow without a GPU.")),
     "promote": Param(
         True,
         type="boolean",
@@ -120,6 +124,13 @@ def _fail_on_invalid(call):
         raise AirflowFailException(str(exc)) from exc
 
 
+def _optional(params: dict, name: str, method: str) -> None:
+    """Skip the task unless the run's boolean param ``name`` asks for ``method``."""
+    from airflow.sdk.exceptions import AirflowSkipException
+    if not params[name]:
+        raise AirflowSkipException(f"{method} is off for this run (param `{name}`)")
+
+
 def _night_end(run_date: date) -> datetime:
     """The exclusive end of the logical date: what a night may read and publish (UTC midnight after it)."""
     return datetime.combine(run_date + timedelta(days=1), datetime.min.time(), UTC)
@@ -143,9 +154,7 @@ def validate(ingested: dict) -> dict:
     from jobs.core.settings import get_settings
     from jobs.validate import run
 
-    summary = _fail_on_invalid(
-        lambda: run(get_settings(), batch_date=date.fromisoformat(str(ingested["batch_date"])))
-    )
+    summary = _fail_on_invalid(lambda: run(get_settings(), batch_date=date.fromisoformat(str(ingested["batch_date"]))))
     return {"batch_date": str(ingested["batch_date"]), "success": bool(summary.get("success", True))}
 
 
@@ -167,13 +176,8 @@ def profiles(entity: str, cut: dict, params: dict | None = None) -> dict:
     from jobs.profiles import run
 
     as_of = datetime.fromisoformat(str(cut["train_end"]).replace("Z", "+00:00"))
-    summary = run(
-        get_settings(),
-        entity=entity,
-        backend=params["profile_backend"],
-        as_of=as_of,
-        full=params["full_refresh"],
-    )
+    summary = run(get_settings(), entity=entity, backend=params["profile_backend"], as_of=as_of,
+                  full=params["full_refresh"])
     return {"entity": entity, "regenerated": summary.get("regenerated"), "table": summary.get("table")}
 
 
@@ -212,20 +216,12 @@ def selected_models(params: dict | None = None) -> list[str]:
 
 
 @task(pool="gpu", execution_timeout=timedelta(hours=4))
-def train(
-    model: str, variant: str, cut: dict, features: dict, params: dict | None = None, **context
-) -> dict:
+def train(model: str, variant: str, cut: dict, features: dict, params: dict | None = None, **context) -> dict:
     from jobs.core.settings import get_settings
     from jobs.nightly.tasks import train_one
 
-    return train_one(
-        get_settings(),
-        model=model,
-        variant=variant,
-        split=cut["name"],
-        run_date=_run_date(context),
-        epochs=params["epochs"],
-    )
+    return train_one(get_settings(), model=model, variant=variant, split=cut["name"], run_date=_run_date(context),
+                     epochs=params["epochs"])
 
 
 @task(execution_timeout=timedelta(minutes=30))
@@ -262,15 +258,22 @@ def promote(registered: dict, params: dict | None = None) -> dict:
 
 @task(pool="gpu", execution_timeout=timedelta(hours=4))
 def train_cora(results: list, cut: dict, params: dict | None = None, **context) -> dict:
-    from airflow.sdk.exceptions import AirflowSkipException
-
-    if not params["cora"]:
-        raise AirflowSkipException("CoRA is off for this run (param `cora`)")
+    _optional(params, "cora", "CoRA")
     from jobs.core.settings import get_settings
     from jobs.nightly.tasks import train_cora as run_cora
 
-    return run_cora(get_settings(), results=list(results), split=cut["name"],
-                    run_date=_run_date(context), promote=params["promote"])
+    return run_cora(get_settings(), results=list(results), split=cut["name"], run_date=_run_date(context),
+                    promote=params["promote"])
+
+
+@task(pool="gpu", execution_timeout=timedelta(hours=4))
+def train_delrec(results: list, cut: dict, params: dict | None = None, **context) -> dict:
+    _optional(params, "delrec", "DELRec")
+    from jobs.core.settings import get_settings
+    from jobs.nightly.tasks import train_delrec as run_delrec
+
+    return run_delrec(get_settings(), results=list(results), split=cut["name"],
+                      run_date=_run_date(context), promote=params["promote"])
 
 
 @dag(
@@ -291,6 +294,7 @@ def ktrec_nightly():
     results = train.partial(cut=cut, features=features).expand(model=selected_models(), variant=list(VARIANTS))
     promote.expand(registered=register.expand(gated=gate.expand(evaluated=evaluate(results))))
     train_cora(results, cut)
+    train_delrec(results, cut)
 
 
 ktrec_nightly()

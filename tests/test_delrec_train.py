@@ -184,3 +184,31 @@ def test_the_sub_app_builds_the_tables_and_reports_bad_requests(spark, settings,
     split(settings, strategy="random", name="rnd")
     result = runner.invoke(app, ["teacher", "--split", "rnd"])
     assert result.exit_code == 1 and "leave-one-out" in result.output
+
+
+def test_nightly_task_splits_leave_one_out_trains_the_teacher_and_registers(spark, settings, tiny_llama_dir):
+    """On a night whose split is not leave-one-out the task cuts its own (same cut-off), trains the fixed-epoch
+    teacher on it, builds the prompts, trains DELRec and registers ktrec-delrec."""
+    from datetime import date
+
+    import numpy as np
+    from cora_tiny import write_tiny_lake
+    from delrec_tiny import T0
+
+    from jobs.core import lake
+    from jobs.nightly.tasks import train_delrec
+    from jobs.split.table import read_meta
+    from jobs.split.table import run as split
+
+    rng = np.random.default_rng(1)  # a catalogue big enough for 20 candidates per prompt
+    rows = [(f"u{u}", f"i{k}", 4.0, day) for u in range(16)
+            for day, k in enumerate(rng.choice(120, size=9, replace=False))]
+    write_tiny_lake(spark, settings, events=rows, titles={f"i{k}": f"Film {k}" for k in range(120)}, t0=T0)
+    split(settings, strategy="random", name="night")
+    result = train_delrec(settings, results=[], split="night", run_date=date(2026, 6, 1), promote=True,
+                          llm=str(tiny_llama_dir), max_train=4, max_test=4)
+    assert result["split"] == "delrec-2026-06-01" and read_meta(settings, result["split"])["strategy"] == "loo"
+    assert result["teacher_source"].startswith("conf/delrec/teacher.yaml")
+    assert result["model"] == "ktrec-delrec" and result["version"] == "1"
+    assert all(lake.exists(settings, f"{t}/delrec-2026-06-01") for t in ("delrec", "delrec_teacher"))
+    assert (settings.runs_dir / "2026-06-01" / "delrec" / "model" / "soft_prompt.pt").is_file()

@@ -84,6 +84,7 @@ def train(
     max_test: int = typer.Option(200, min=0, help="Test users drawn (0 = all)."),
     n_soft: int = typer.Option(100, min=1, help="Soft-prompt vectors K."),
     rank: int = typer.Option(8, min=1), alpha: float = typer.Option(16.0),
+    targets: str = typer.Option("q_proj,v_proj", help="Comma-separated module-name suffixes LoRA adapts."),
     epochs1: int = typer.Option(1, min=1), epochs2: int = typer.Option(1, min=1),
     lr1: float = typer.Option(1e-2), lr2: float = typer.Option(1e-3), batch_size: int = typer.Option(4, min=1),
     loss: str = typer.Option("choice", help="choice (cross-entropy over the candidates) or lm (answer likelihood)."),
@@ -102,7 +103,7 @@ def train(
         settings, data=data_name, llm=llm, max_distill=max_distill or None, max_train=max_train or None,
         max_test=max_test or None, n_soft=n_soft, rank=rank, alpha=alpha, epochs=(epochs1, epochs2),
         lr=(lr1, lr2), batch_size=batch_size, loss=loss, max_length=max_length, seed=seed, device=device,
-        output_dir=output_dir))
+        targets=[t for t in targets.split(",") if t], output_dir=output_dir))
     out = {k: summary[k] for k in ("metrics", "significance", "model_dir", "run_dir", "llm", "device", "counts")}
     if register:
         from jobs.delrec.register import register_delrec

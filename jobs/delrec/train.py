@@ -118,9 +118,10 @@ def run(settings: Settings, *, data: str = "default", llm: str = "smollm2", max_
         max_train: int | None = 128, max_test: int | None = 200, n_soft: int = 100, rank: int = 8,
         alpha: float = 16.0, epochs: tuple[int, int] = (1, 1), batch_size: int = 4,
         lr: tuple[float, float] = (1e-2, 1e-3), loss: str = "choice", max_length: int = 512, seed: int = 2024,
-        device: str | None = None, output_dir: Path | None = None) -> dict:
+        targets: list[str] | None = None, device: str | None = None, output_dir: Path | None = None) -> dict:
     """Train DELRec and the baselines, evaluate, save the soft prompt + LoRA; returns metrics and paths.
-    ``epochs`` and ``lr`` are (stage 1, stage 2); the ablation uses stage 2's."""
+    ``epochs`` and ``lr`` are (stage 1, stage 2), the ablation uses stage 2's; ``targets`` are the LoRA module
+    name suffixes (default q_proj and v_proj of every layer)."""
     from jobs.profiles.llm import resolve
     from models.delrec.prompts import SYSTEM
     from models.delrec.stages import FitConfig
@@ -137,7 +138,7 @@ def run(settings: Settings, *, data: str = "default", llm: str = "smollm2", max_
                                       max_distill=max_distill, max_train=max_train, max_test=max_test, seed=seed)
     fit = lambda e, r: FitConfig(epochs=e, batch_size=batch_size, lr=r, loss=loss, seed=seed)  # noqa: E731
     config = DelRecConfig(n_soft=n_soft, rank=rank, alpha=alpha, stage1=fit(epochs[0], lr[0]),
-                          stage2=fit(epochs[1], lr[1]), seed=seed)
+                          stage2=fit(epochs[1], lr[1]), seed=seed, **({"targets": list(targets)} if targets else {}))
     systems = Systems(model, codec, config)
     scores, timing, stage1 = run_systems(systems, ex, settings=settings, meta=meta, test_rows=test_rows, seed=seed)
     targets, n_train = test_rows["target_index"].to_numpy(), test_rows["n_train"].to_numpy()
