@@ -66,22 +66,27 @@ def top_layer_targets(settings: Settings, llm: str, top: int) -> list[str] | Non
     return [f"layers.{k}.self_attn.{m}" for k in range(n - top, n) for m in ("q_proj", "v_proj")]
 
 
+def train_teacher(settings: Settings, args) -> dict:
+    """One SASRec teacher per dataset (seeded by the first seed), shared by the seeds' LLM runs."""
+    from jobs.delrec import teacher
+
+    started = time.time()
+    result = teacher.run(settings, split="loo", name="teacher", seed=args.seeds[0], epochs=args.teacher_epochs)
+    return {"seconds": round(time.time() - started, 1), "test_metrics": result["meta"]["test_metrics"]}
+
+
 def one_seed(settings: Settings, seed: int, args) -> dict:
-    from jobs.delrec import data, teacher, train
+    from jobs.delrec import data, train
 
     name = f"s{seed}"
-    started = time.time()
-    teacher_run = teacher.run(settings, split="loo", name=name, seed=seed, epochs=args.teacher_epochs)
-    teacher_seconds = round(time.time() - started, 1)
-    table = data.run(settings, split="loo", teacher=name, name=name, seed=seed, max_history=args.max_history,
+    table = data.run(settings, split="loo", teacher="teacher", name=name, seed=seed, max_history=args.max_history,
                      max_title_chars=args.max_title_chars)
     targets = top_layer_targets(settings, args.llm, args.lora_top_layers)
     summary = train.run(settings, data=name, llm=args.llm, max_distill=args.distill_users,
                         max_train=args.train_users, max_test=args.test_users, n_soft=args.n_soft, rank=args.rank,
                         alpha=2.0 * args.rank, epochs=(1, 1), batch_size=args.batch, max_length=args.max_length,
                         seed=seed, targets=targets, output_dir=settings.runs_dir / f"delrec-bench-{name}")
-    return {"seed": seed, "teacher_seconds": teacher_seconds, "teacher_test": teacher_run["meta"]["test_metrics"],
-            "data_seconds": table["seconds"], "data_kept": table["meta"]["kept"],
+    return {"seed": seed, "data_seconds": table["seconds"], "data_kept": table["meta"]["kept"],
             "data_skipped": table["meta"]["skipped"], "summary": summary}
 
 
@@ -105,7 +110,9 @@ def fmt(v) -> str:
 
 def dataset_section(name: str, entry: dict) -> list[str]:
     runs, pool = entry["runs"], entry["pooled"]
-    lines = [f"## {name}", "", f"Split (leave-one-out): {entry['prepare']['split']}.", "",
+    teacher = {k: round(v, 4) for k, v in entry["teacher"]["test_metrics"].items() if k in ("ndcg_at_10", "hr_at_10")}
+    lines = [f"## {name}", "", f"Split (leave-one-out): {entry['prepare']['split']}. Teacher (full ranking, test): "
+             f"{teacher}; data job seconds per seed: {', '.join(str(r['data_seconds']) for r in runs)}.", "",
              "| system | " + " | ".join(f"HR@1 s{r['seed']}" for r in runs)
              + " | HR@1 pooled | HR@5 pooled | NDCG@5 pooled | HR@1 sparse (n) | train s (per seed) | users/s |",
              "|---|" + "---|" * (len(runs) + 6)]
@@ -113,8 +120,8 @@ def dataset_section(name: str, entry: dict) -> list[str]:
         per_seed = " | ".join(fmt(r["summary"]["metrics"][system]["all"]["hr_at_1"]) for r in runs)
         allm, sparse = pool["metrics"][system]["all"], pool["metrics"][system]["sparse"]
         timing = [r["summary"]["timing"][system] for r in runs]
-        train_s = ", ".join(str(t.get("train_seconds")) for t in timing) if system != "teacher" else ", ".join(
-            str(r["teacher_seconds"]) for r in runs)
+        train_s = ", ".join(str(t.get("train_seconds")) for t in timing) if system != "teacher" else str(
+            entry["teacher"]["seconds"]) + " (one teacher)"
         speed = ", ".join(str(t.get("users_per_s", "-")) for t in timing)
         lines.append(f"| {LABELS[system]} | {per_seed} | {fmt(allm['hr_at_1'])} | {fmt(allm['hr_at_5'])} | "
                      f"{fmt(allm['ndcg_at_5'])} | {fmt(sparse['hr_at_1']) if sparse['n'] else 'n/a'} ({sparse['n']})"
@@ -158,9 +165,10 @@ def markdown(report: dict) -> str:
              f"K = {a['n_soft']} soft-prompt vectors, LoRA rank {a['rank']} on q/v of "
              f"{'the top ' + str(a['lora_top_layers']) if a['lora_top_layers'] else 'all'} layers, batch {a['batch']}, "
              f"latest {a['max_history']} titles per prompt, titles cut at {a['max_title_chars']} characters, "
-             f"teacher SASRec {a['teacher_epochs']} epochs. 20 candidates per test user (the true next item + 19 "
+             f"one SASRec teacher per dataset ({a['teacher_epochs']} epochs, no early stopping). "
+             "20 candidates per test user (the true next item + 19 "
              "unseen items); random expects HR@1 = 0.05. Seeds: " + ", ".join(map(str, a["seeds"])) + " (each its "
-             "own teacher, prompts, users and initialisation).", ""]
+             "own sampled candidates, users and initialisation).", ""]
     if "ml-100k" in report["datasets"]:
         lines += ["**" + verdict(report["datasets"]["ml-100k"]) + "**", ""]
     for name, entry in report["datasets"].items():
@@ -205,9 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     report = {"args": vars(args) | {"home": str(args.home), "out": str(args.out)}, "datasets": {},
               "load_before": load_before, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
               "torch_threads": torch.get_num_threads()}
+    from jobs.profiles.llm import resolve
+
+    args.llm = str(resolve(Settings(home=args.home), args.llm))  # one prepared model folder for every lake
     for name in args.datasets.split(","):
         settings = Settings(home=args.home / name)
         entry = {"prepare": prepare(settings, DATASETS / name), "runs": []}
+        entry["teacher"] = train_teacher(settings, args)
         for seed in args.seeds:
             entry["runs"].append(one_seed(settings, seed, args) | {"load_after": load()})
             print(f"{name} seed {seed} done at {round((time.time() - started) / 60, 1)} min, load {load()}", flush=True)
