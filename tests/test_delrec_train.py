@@ -201,9 +201,9 @@ def test_nightly_task_splits_leave_one_out_trains_the_teacher_and_registers(spar
     from jobs.split.table import run as split
 
     rng = np.random.default_rng(1)  # a catalogue big enough for 20 candidates per prompt
-    rows = [(f"u{u}", f"i{k}", 4.0, day) for u in range(16)
-            for day, k in enumerate(rng.choice(120, size=9, replace=False))]
-    write_tiny_lake(spark, settings, events=rows, titles={f"i{k}": f"Film {k}" for k in range(120)}, t0=T0)
+    rows = [(f"u{u}", f"i{k}", 4.0, day) for u in range(30)
+            for day, k in enumerate(rng.choice(200, size=10, replace=False))]
+    write_tiny_lake(spark, settings, events=rows, titles={f"i{k}": f"Film {k}" for k in range(200)}, t0=T0)
     split(settings, strategy="random", name="night")
     result = train_delrec(settings, results=[], split="night", run_date=date(2026, 6, 1), promote=True,
                           llm=str(tiny_llama_dir), max_train=4, max_test=4)
