@@ -1,7 +1,7 @@
 """DELRec against its SASRec teacher and the LLM baselines on ml-100k and amazon-scientific, on this CPU.
 
     python -m benchmarks.delrec [--home DIR] [--datasets ml-100k,amazon-scientific] [--seeds 2024,7]
-        [--test-users 40] [--train-users 24] [--distill-users 12] [--n-soft 20] [--max-history 5]
+        [--test-users 16] [--train-users 12] [--distill-users 4] [--n-soft 20] [--lora-top-layers 10]
 
 For each dataset (its own lake under ``--home``): ingest, a leave-one-out split (the pipeline's own jobs);
 then for each seed: the teacher (SASRec, fixed epochs, training prefixes only) and its top-10 table, the
@@ -178,22 +178,33 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def write(report: dict, args, started: float) -> None:
+    import resource
+
+    report |= {"finished": datetime.now(UTC).isoformat(timespec="seconds"), "load_after": load(),
+               "minutes": round((time.time() - started) / 60, 1),
+               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "delrec.json").write_text(json.dumps(report, indent=2, default=str))
+    (args.out / "delrec.md").write_text(markdown(report))
+
+
 def parse(argv: list[str] | None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=Path(".ktrec") / "bench-delrec")
     parser.add_argument("--datasets", default="ml-100k,amazon-scientific")
     parser.add_argument("--seeds", default="2024,7")
-    parser.add_argument("--test-users", type=int, default=40)
-    parser.add_argument("--train-users", type=int, default=24)
-    parser.add_argument("--distill-users", type=int, default=12)
+    parser.add_argument("--test-users", type=int, default=16)
+    parser.add_argument("--train-users", type=int, default=12)
+    parser.add_argument("--distill-users", type=int, default=4)
     parser.add_argument("--n-soft", type=int, default=20)
     parser.add_argument("--rank", type=int, default=8)
-    parser.add_argument("--lora-top-layers", type=int, default=0, help="LoRA on q/v of the top N layers (0 = all)")
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--lora-top-layers", type=int, default=10, help="LoRA on q/v of the top N layers (0 = all)")
+    parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--max-history", type=int, default=5)
-    parser.add_argument("--max-title-chars", type=int, default=60)
+    parser.add_argument("--max-title-chars", type=int, default=48)
     parser.add_argument("--max-length", type=int, default=512)
-    parser.add_argument("--teacher-epochs", type=int, default=30)
+    parser.add_argument("--teacher-epochs", type=int, default=12)
     parser.add_argument("--llm", default="smollm2")
     parser.add_argument("--out", type=Path, default=REPORTS)
     args = parser.parse_args(argv)
@@ -202,8 +213,6 @@ def parse(argv: list[str] | None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    import resource
-
     import torch
 
     args = parse(argv)
@@ -225,12 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} seed {seed} done at {round((time.time() - started) / 60, 1)} min, load {load()}", flush=True)
         entry["pooled"] = pooled(entry["runs"])
         report["datasets"][name] = entry
-    report |= {"finished": datetime.now(UTC).isoformat(timespec="seconds"), "load_after": load(),
-               "minutes": round((time.time() - started) / 60, 1),
-               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "delrec.json").write_text(json.dumps(report, indent=2, default=str))
-    (args.out / "delrec.md").write_text(markdown(report))
+        write(report, args, started)  # after every dataset: a later failure keeps what finished
     print(markdown(report))
     print(f"load average after: {report['load_after']}", flush=True)
     return 0
