@@ -3,6 +3,7 @@ scoring equals scoring each candidate alone the plain way, soft-prompt slots, Lo
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from cora_tiny import tiny_llm
@@ -129,3 +130,21 @@ def test_load_causal_lm_on_cpu(tiny_llama_dir, tmp_path):
     assert pick_device("cpu").type == "cpu"
     with pytest.raises(FileNotFoundError, match="no config.json"):
         load_causal_lm(tmp_path)
+
+
+def test_warmup_cosine_schedule_by_hand():
+    from models.llmrec.fitting import FitConfig, warmup_cosine
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    schedule = warmup_cosine(optimizer, 10, 0.2)  # 2 warm-up steps, then 8 of cosine decay
+    factors = [schedule.get_last_lr()[0]]
+    for _ in range(8):
+        optimizer.step()
+        schedule.step()
+        factors.append(schedule.get_last_lr()[0])
+    # warm-up (s + 1) / 2, then 0.5 * (1 + cos(pi * (s - 2) / 8))
+    assert factors[:3] == [0.5, 1.0, 1.0]
+    assert factors[6] == pytest.approx(0.5) and factors[8] == pytest.approx(0.5 * (1 + np.cos(np.pi * 6 / 8)))
+    with pytest.raises(ValueError, match="warmup_ratio"):
+        FitConfig(warmup_ratio=1.0)

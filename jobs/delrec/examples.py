@@ -14,6 +14,8 @@ EXAMPLE_COLUMNS with a ``skip`` reason (null = kept), so the caller counts what 
   ``n // 2`` (its top 10 for 20 candidates) and sampled items that fill the list up to ``n`` (minus the
   ``s - 1`` given).
 
+``ta`` and ``rps`` rows carry cut-off ``train``: their prompts hold training items only (RPS reads the
+teacher's predictions after the training sequence, i.e. its ``valid`` cut-off).
 History = the titled items of the prefix, latest ``max_history``, oldest first; untitled items are left out
 (and counted by the caller). Skip reasons: ``untitled_target``, ``empty_history``, ``short_history``,
 ``no_teacher_predictions``, ``short_teacher_list``, ``candidate_pool_small``. Each task and cut-off reads its

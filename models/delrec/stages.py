@@ -6,7 +6,8 @@ scores (``loss="choice"``), or the negative normalised log-likelihood of the rig
 generative objective). Stage 1 (:func:`distill`): LLM frozen, only the soft prompt trains, on temporal
 analysis and pattern-simulating batches in turn, their gradients combined by :class:`GradNormWeights`.
 Stage 2 (:func:`tune`): the given parameters (the LoRA adapter) train on recommendation examples with the
-soft prompt frozen (or absent, for the ablation). AdamW, linear warm-up then cosine decay, clipping; seeded.
+soft prompt frozen (or absent, for the ablation). AdamW, linear warm-up then cosine decay (models.llmrec.
+fitting), clipping; seeded.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import torch
 from torch import nn
 
 from models.delrec.weighting import GradNormWeights
+from models.llmrec.fitting import FitConfig as BaseFitConfig
+from models.llmrec.fitting import warmup_cosine
 from models.llmrec.layout import Codec, pack
 from models.llmrec.scoring import candidate_scores
 
@@ -47,19 +50,13 @@ class Examples:
 
 
 @dataclass
-class FitConfig:
-    epochs: int = 1
-    batch_size: int = 4
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.1
-    max_grad_norm: float = 1.0
-    loss: str = "choice"
-    seed: int = 2024
+class FitConfig(BaseFitConfig):
+    loss: str = "choice"  # see the module docstring
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.loss not in LOSSES:
-            raise ValueError(f"epochs, batch_size >= 1, lr > 0 and loss in {LOSSES}: {self}")
+        super().__post_init__()
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
 
 
 def example_loss(scores: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
@@ -81,18 +78,6 @@ def _scores(model, codec: Codec, examples: Examples, rows: np.ndarray, soft: tor
     return candidate_scores(model, packed, soft)
 
 
-def _schedule(optimizer, steps: int, warmup_ratio: float):
-    """Linear warm-up over ``warmup_ratio`` of the steps, then cosine decay to zero."""
-    warmup = max(1, int(warmup_ratio * steps))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, steps - warmup))))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 def distill(llm: nn.Module, codec: Codec, soft: nn.Module, tasks: dict[str, Examples], config: FitConfig) -> dict:
     """Stage 1: train ``soft`` (a SoftPrompt) on every task in ``tasks`` (e.g. ``{"ta": ..., "rps": ...}``)
     with the LLM frozen; returns per-step losses and weights per task."""
@@ -104,7 +89,7 @@ def distill(llm: nn.Module, codec: Codec, soft: nn.Module, tasks: dict[str, Exam
     vectors = soft.vectors
     optimizer = torch.optim.AdamW([vectors], lr=config.lr, weight_decay=config.weight_decay)
     per_epoch = max(math.ceil(len(ex) / config.batch_size) for ex in tasks.values())
-    schedule = _schedule(optimizer, config.epochs * per_epoch, config.warmup_ratio)
+    schedule = warmup_cosine(optimizer, config.epochs * per_epoch, config.warmup_ratio)
     weighting = GradNormWeights(list(tasks))
     log: dict[str, list] = {f"{t}_loss": [] for t in tasks} | {f"{t}_weight": [] for t in tasks}
     for epoch in range(config.epochs):
@@ -145,7 +130,7 @@ def tune(model: nn.Module, codec: Codec, params: Sequence[nn.Parameter], example
     soft = None if soft is None else soft.detach()
     torch.manual_seed(config.seed)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    schedule = _schedule(optimizer, config.epochs * math.ceil(len(examples) / config.batch_size),
+    schedule = warmup_cosine(optimizer, config.epochs * math.ceil(len(examples) / config.batch_size),
                          config.warmup_ratio)
     model.train()
     losses = []

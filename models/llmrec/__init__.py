@@ -4,5 +4,6 @@ Enters: a local Hugging Face causal-LM folder, prompts (text with an optional so
 prompt, a list of candidate titles. Leaves: the model and tokenizer on CPU or CUDA (:mod:`.loading`), packed
 token tensors (:mod:`.layout`), each candidate's length-normalised log-likelihood of its whole title as the
 answer (:mod:`.scoring`), a soft prompt of learnable vectors (:mod:`.soft_prompt`) and PEFT LoRA wrapping
-(:mod:`.lora`). PyTorch, transformers and PEFT only; nothing of jobs/.
+(:mod:`.lora`); :mod:`.text` holds the torch-free prompt conventions. PyTorch, transformers and PEFT only;
+nothing of jobs/.
 """
