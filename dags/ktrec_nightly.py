@@ -6,7 +6,7 @@ cut a train/valid/test split, refresh the LLM user and item profiles, validate t
 statistics, publish everything to the Feast feature store, train each selected CF model twice (the
 no-LLM baseline and the LLM-KT variant), evaluate and log both runs to MLflow, gate the KT model against
 the current champion and the baseline, register it as `challenger` and promote it to `champion` when it
-passed.
+passed. On request it also trains CoRA and DELRec (`ktrec-cora`, `ktrec-delrec`) after the CF models.
 
 Each task calls one function in `jobs/` and passes paths and small summaries on. Every output is keyed
 on the run's logical date, so clearing and rerunning a date replaces its outputs instead of adding more.
@@ -104,6 +104,10 @@ PARAMS = {
         "embeddings, and register it as ktrec-cora. Slow without a GPU.",
         section="Training",
     ),
+    "delrec": Param(False, type="boolean", title="Train DELRec", section="Training", description=(
+        "Also distil a SASRec teacher (trained on leave-one-out training prefixes) into a soft prompt for the LLM "
+        "(SmolLM2 by default), tune it with LoRA on 20-candidate next-item prompts and register it as "
+        "ktrec-delrec, gated on test HR@1 against SASRec and the no-soft-prompt ablation. Slow without a GPU.")),
     "promote": Param(
         True,
         type="boolean",
@@ -132,90 +136,90 @@ def _fail_on_invalid(call):
         raise AirflowFailException(str(exc)) from exc
 
 
+def _optional(params: dict, name: str, method: str) -> None:
+    """Skip the task unless the run's boolean param ``name`` asks for ``method``."""
+    from airflow.sdk.exceptions import AirflowSkipException
+    if not params[name]:
+        raise AirflowSkipException(f"{method} is off for this run (param `{name}`)")
+
+
+def _settings():
+    from jobs.core.settings import get_settings
+
+    return get_settings()
+
+
 def _night_end(run_date: date) -> datetime:
     """The exclusive end of the logical date: what a night may read and publish (UTC midnight after it)."""
     return datetime.combine(run_date + timedelta(days=1), datetime.min.time(), UTC)
+
+
+def _cut_time(cut: dict) -> datetime:
+    """The split's training cut-off: profiles and stats are taken as of it."""
+    return datetime.fromisoformat(str(cut["train_end"]).replace("Z", "+00:00"))
 
 
 @task(execution_timeout=timedelta(minutes=30))
 def ingest(params: dict | None = None, **context) -> dict:
     from pathlib import Path
 
-    from jobs.core.settings import get_settings
     from jobs.ingest import run
 
-    settings = get_settings()
-    source = Path(params["dataset"]) if params["dataset"] else settings.dataset
-    summary = run(settings, source=source, batch_date=_run_date(context))
+    settings = _settings()
+    summary = run(settings, source=Path(params["dataset"] or settings.dataset), batch_date=_run_date(context))
     return {k: summary[k] for k in ("batch_date", "rows_valid", "rows_quarantined")}
 
 
 @task(execution_timeout=timedelta(minutes=20))
 def validate(ingested: dict) -> dict:
-    from jobs.core.settings import get_settings
     from jobs.validate import run
 
-    summary = _fail_on_invalid(
-        lambda: run(get_settings(), batch_date=date.fromisoformat(str(ingested["batch_date"])))
-    )
+    summary = _fail_on_invalid(lambda: run(_settings(), batch_date=date.fromisoformat(str(ingested["batch_date"]))))
     return {"batch_date": str(ingested["batch_date"]), "success": bool(summary.get("success", True))}
 
 
 @task(execution_timeout=timedelta(minutes=30))
 def split(validated: dict, params: dict | None = None, **context) -> dict:
-    from jobs.core.settings import get_settings
     from jobs.split import run
 
     # Keyed on the logical date: only events before the night's end, in a table of its own.
     run_date = _run_date(context)
     name = f"nightly-{run_date.isoformat()}"
-    summary = run(get_settings(), strategy=params["split_strategy"], name=name, as_of=_night_end(run_date))
+    summary = run(_settings(), strategy=params["split_strategy"], name=name, as_of=_night_end(run_date))
     return {"name": name, "train_end": summary["meta"]["train_end"]}
 
 
 @task(pool="gpu", queue="gpu", execution_timeout=timedelta(hours=3))
 def profiles(entity: str, cut: dict, params: dict | None = None) -> dict:
-    from jobs.core.settings import get_settings
     from jobs.profiles import run
 
-    as_of = datetime.fromisoformat(str(cut["train_end"]).replace("Z", "+00:00"))
-    summary = run(
-        get_settings(),
-        entity=entity,
-        backend=params["profile_backend"],
-        as_of=as_of,
-        full=params["full_refresh"],
-    )
+    summary = run(_settings(), entity=entity, backend=params["profile_backend"], as_of=_cut_time(cut),
+                  full=params["full_refresh"])
     return {"entity": entity, "regenerated": summary.get("regenerated"), "table": summary.get("table")}
 
 
 @task(execution_timeout=timedelta(minutes=20))
 def validate_profiles(profiled: dict) -> dict:
-    from jobs.core.settings import get_settings
     from jobs.validate import validate_profiles as check
 
-    summary = _fail_on_invalid(lambda: check(get_settings(), entity=profiled["entity"]))
+    summary = _fail_on_invalid(lambda: check(_settings(), entity=profiled["entity"]))
     return {"entity": profiled["entity"], "success": bool(summary.get("success", True))}
 
 
 @task(execution_timeout=timedelta(minutes=30))
 def stats(cut: dict, checked: list) -> dict:
-    from jobs.core.settings import get_settings
     from jobs.publish.stats import run
 
-    as_of = datetime.fromisoformat(str(cut["train_end"]).replace("Z", "+00:00"))
-    summary = run(get_settings(), as_of=as_of)
-    return {"as_of": as_of.isoformat(), "tables": summary.get("tables")}
+    as_of = _cut_time(cut)
+    return {"as_of": as_of.isoformat(), "tables": run(_settings(), as_of=as_of).get("tables")}
 
 
 @task(execution_timeout=timedelta(minutes=30))
 def materialize(computed: dict, **context) -> dict:
-    from jobs.core.settings import get_settings
     from jobs.publish.materialize import run
 
     end = _night_end(_run_date(context))
-    summary = run(get_settings(), end=end)
-    return {"end": end.isoformat(), "views": sorted(summary.get("views", {}))}
+    return {"end": end.isoformat(), "views": sorted(run(_settings(), end=end).get("views", {}))}
 
 
 @task
@@ -224,79 +228,61 @@ def selected_models(params: dict | None = None) -> list[str]:
 
 
 @task(pool="gpu", queue="gpu", execution_timeout=timedelta(hours=4))
-def train(
-    model: str, variant: str, cut: dict, features: dict, params: dict | None = None, **context
-) -> dict:
-    from jobs.core.settings import get_settings
+def train(model: str, variant: str, cut: dict, features: dict, params: dict | None = None, **context) -> dict:
     from jobs.nightly.tasks import train_one
 
-    return train_one(
-        get_settings(),
-        model=model,
-        variant=variant,
-        split=cut["name"],
-        run_date=_run_date(context),
-        epochs=params["epochs"],
-        num_processes=params["num_processes"],
-    )
+    return train_one(_settings(), model=model, variant=variant, split=cut["name"], run_date=_run_date(context),
+                     epochs=params["epochs"], num_processes=params["num_processes"])
 
 
 @task(execution_timeout=timedelta(minutes=30))
 def evaluate(results: list, **context) -> list[dict]:
-    from jobs.core.settings import get_settings
     from jobs.nightly.tasks import evaluate as check_and_log
 
-    return check_and_log(get_settings(), results=list(results), run_date=_run_date(context))
+    return check_and_log(_settings(), results=list(results), run_date=_run_date(context))
 
 
 @task(execution_timeout=timedelta(minutes=30))
 def gate(evaluated: dict) -> dict:
-    from jobs.core.settings import get_settings
     from jobs.nightly.tasks import gate as decide
 
-    return decide(get_settings(), evaluated=evaluated)
+    return decide(_settings(), evaluated=evaluated)
 
 
 @task(execution_timeout=timedelta(minutes=10))
 def register(gated: dict) -> dict:
-    from jobs.core.settings import get_settings
     from jobs.nightly.tasks import register as add_version
 
-    return add_version(get_settings(), gated=gated)
+    return add_version(_settings(), gated=gated)
 
 
 @task(execution_timeout=timedelta(minutes=10))
 def promote(registered: dict, params: dict | None = None) -> dict:
-    from jobs.core.settings import get_settings
     from jobs.nightly.tasks import promote as move_alias
 
-    return move_alias(get_settings(), registered=registered, enabled=params["promote"])
+    return move_alias(_settings(), registered=registered, enabled=params["promote"])
 
 
 @task(pool="gpu", queue="gpu", execution_timeout=timedelta(hours=4))
 def train_cora(results: list, cut: dict, params: dict | None = None, **context) -> dict:
-    from airflow.sdk.exceptions import AirflowSkipException
-
-    if not params["cora"]:
-        raise AirflowSkipException("CoRA is off for this run (param `cora`)")
-    from jobs.core.settings import get_settings
+    _optional(params, "cora", "CoRA")
     from jobs.nightly.tasks import train_cora as run_cora
 
-    return run_cora(get_settings(), results=list(results), split=cut["name"],
-                    run_date=_run_date(context), promote=params["promote"])
+    return run_cora(_settings(), results=list(results), split=cut["name"], run_date=_run_date(context),
+                    promote=params["promote"])
 
 
-@dag(
-    dag_id=NIGHTLY_DAG_ID,
-    schedule="0 2 * * *",
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=PARAMS,
-    tags=["ktrec", "nightly"],
-    doc_md=__doc__,
-)
+@task(pool="gpu", queue="gpu", execution_timeout=timedelta(hours=4))
+def train_delrec(results: list, cut: dict, params: dict | None = None, **context) -> dict:
+    _optional(params, "delrec", "DELRec")
+    from jobs.nightly.tasks import train_delrec as run_delrec
+
+    return run_delrec(_settings(), results=list(results), split=cut["name"],
+                      run_date=_run_date(context), promote=params["promote"])
+
+
+@dag(dag_id=NIGHTLY_DAG_ID, schedule="0 2 * * *", start_date=datetime(2026, 1, 1, tzinfo=UTC), catchup=False,
+     max_active_runs=1, default_args=DEFAULT_ARGS, params=PARAMS, tags=["ktrec", "nightly"], doc_md=__doc__)
 def ktrec_nightly():
     cut = split(validate(ingest()))
     checked = validate_profiles.expand(profiled=profiles.partial(cut=cut).expand(entity=["user", "item"]))
@@ -304,6 +290,7 @@ def ktrec_nightly():
     results = train.partial(cut=cut, features=features).expand(model=selected_models(), variant=list(VARIANTS))
     promote.expand(registered=register.expand(gated=gate.expand(evaluated=evaluate(results))))
     train_cora(results, cut)
+    train_delrec(results, cut)
 
 
 ktrec_nightly()

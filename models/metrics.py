@@ -1,4 +1,4 @@
-"""The one evaluator for every CF model, plus AUC/UAUC and a paired t-test.
+"""The one evaluator for every CF model and LLM recommender, plus AUC/UAUC and paired significance tests.
 
 ``evaluate`` ranks, for each user with targets, either **all** items (``protocol="full"``, the default)
 or the user's targets plus ``N`` random negatives (``protocol="sampled-N"``, the LLM-KT authors'
@@ -12,6 +12,10 @@ already has: train for valid, train + valid for test) are never ranked. Metrics 
 Metric keys are MLflow-safe (``ndcg_at_10``); a sampled protocol prefixes them (``sampled100_ndcg_at_10``)
 and every dict from :class:`EvalResult` carries ``protocol``, so a sampled figure can never pass as a full
 one. Per-user values stay aligned with ``EvalResult.users`` for paired significance tests.
+
+``evaluate_candidates`` applies the same metrics to a fixed candidate list per user (LLM recommenders such as
+DELRec rank the true next item among 20 candidates): ``protocol="candidates-<C>"``, keys
+``candidates20_hr_at_1``. ``mcnemar`` compares two systems' per-user hits (exact binomial test).
 """
 
 from __future__ import annotations
@@ -100,6 +104,44 @@ def evaluate_split(model: Recommender, split, which: str = "test", **kwargs) -> 
     return evaluate(
         model, split.train, split.targets(which), split.mask(which), histories=split.histories(which), **kwargs
     )
+
+
+def evaluate_candidates(
+    scores: np.ndarray, targets: np.ndarray, *, ks: Sequence[int] = (1, 5), users: np.ndarray | None = None,
+) -> EvalResult:
+    """Metrics of ranking each row's candidates by ``scores`` [U, C] (``-inf`` = no such candidate) when
+    ``targets`` [U] is the index of the true candidate. Ties keep candidate order (rank by ``torch.topk``)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    targets = np.asarray(targets, dtype=np.int64)
+    if scores.ndim != 2 or targets.shape != (scores.shape[0],):
+        raise ValueError(f"scores must be [U, C] and targets [U], got {scores.shape} and {targets.shape}")
+    if len(targets) and not ((targets >= 0) & (targets < scores.shape[1])).all():
+        raise ValueError("every target must index one of its row's candidates")
+    ks = tuple(sorted({int(k) for k in ks}))
+    protocol = f"candidates-{scores.shape[1]}"
+    allowed = np.isfinite(scores)
+    if len(targets) and not allowed[np.arange(len(targets)), targets].all():
+        raise ValueError("a target candidate has no finite score")
+    target_rows = np.zeros(scores.shape, dtype=bool)
+    target_rows[np.arange(len(targets)), targets] = True
+    values = (_rank_metrics(scores, allowed, target_rows, ks) if len(targets)
+              else np.zeros((0, len(METRICS) * len(ks))))
+    keys = [metric_key(m, k, protocol) for m in METRICS for k in ks]
+    users = np.arange(len(targets)) if users is None else np.asarray(users)
+    return EvalResult(protocol=protocol, ks=ks, users=users, per_user=dict(zip(keys, values.T, strict=False)))
+
+
+def mcnemar(a_hits: np.ndarray, b_hits: np.ndarray) -> dict[str, float]:
+    """Exact McNemar test of paired 0/1 outcomes (same users, same order): ``a_only`` users where only A hit,
+    ``b_only`` where only B did; two-sided p = P(Binomial(a_only + b_only, 1/2) as extreme)."""
+    a, b = np.asarray(a_hits).astype(bool), np.asarray(b_hits).astype(bool)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"mcnemar needs two 1-d arrays of equal length, got {a.shape} and {b.shape}")
+    a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
+    n = a_only + b_only
+    p = 1.0 if n == 0 else float(stats.binomtest(a_only, n, 0.5).pvalue)
+    return {"a_only": a_only, "b_only": b_only, "p": p, "n": len(a),
+            "diff": float(a.mean() - b.mean()) if len(a) else 0.0}
 
 
 def _dense_rows(users: np.ndarray, targets: dict[int, np.ndarray], n_items: int) -> np.ndarray:

@@ -74,21 +74,23 @@ def test_nightly_structure(airflow_configured):
     assert downstream == {
         "ingest": ["validate"],
         "validate": ["split"],
-        "split": ["profiles", "stats", "train", "train_cora"],
+        "split": ["profiles", "stats", "train", "train_cora", "train_delrec"],
         "profiles": ["validate_profiles"],
         "validate_profiles": ["stats"],
         "stats": ["materialize"],
         "materialize": ["train"],
         "selected_models": ["train"],
-        "train": ["evaluate", "train_cora"],
+        "train": ["evaluate", "train_cora", "train_delrec"],
         "train_cora": [],
+        "train_delrec": [],
         "evaluate": ["gate"],
         "gate": ["register"],
         "register": ["promote"],
         "promote": [],
     }
-    assert {t.task_id for t in dag.tasks if t.pool == "gpu"} == {"profiles", "train", "train_cora"}
-    assert {t.task_id for t in dag.tasks if t.queue == "gpu"} == {"profiles", "train", "train_cora"}
+    gpu_tasks = {"profiles", "train", "train_cora", "train_delrec"}
+    assert {t.task_id for t in dag.tasks if t.pool == "gpu"} == gpu_tasks
+    assert {t.task_id for t in dag.tasks if t.queue == "gpu"} == gpu_tasks
     assert all(t.execution_timeout is not None and t.retry_exponential_backoff for t in dag.tasks)
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert dag.timetable.expression == "0 2 * * *" and dag.start_date.tzinfo is not None
@@ -104,6 +106,8 @@ def test_nightly_params_are_typed_and_documented(airflow_configured):
         assert param.description and param.schema.get("title") and param.schema.get("section"), name
         assert "type" in param.schema, name
     dag.params.validate()  # the defaults are valid
+    delrec = dag.params.get_param("delrec")  # off by default; the trigger form says what it does
+    assert delrec.value is False and delrec.schema["type"] == "boolean" and "ktrec-delrec" in delrec.description
     models, epochs = dag.params.get_param("models"), dag.params.get_param("epochs")
     processes = dag.params.get_param("num_processes")
     assert models.resolve(value=["bpr", "sasrec"]) == ["bpr", "sasrec"]

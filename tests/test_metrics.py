@@ -1,4 +1,5 @@
-"""The evaluator against hand-computed numbers, masking, the sampled protocol's label, AUC/UAUC, t-test."""
+"""The evaluator against hand-computed numbers, masking, the sampled protocol's label, candidate lists, AUC/UAUC,
+t-test and McNemar."""
 
 from __future__ import annotations
 
@@ -154,3 +155,36 @@ def test_paired_ttest():
     assert better["p"] < 1e-6 and better["mean_diff"] > 0.4
     with pytest.raises(ValueError):
         paired_ttest(np.ones(3), np.ones(4))
+
+
+def test_candidate_metrics_match_hand_computed_ranks():
+    from models.metrics import evaluate_candidates
+
+    scores = np.array([[0.1, 0.9, 0.5, 0.3],       # target 1 ranks 1st
+                       [0.9, 0.1, 0.5, 0.3],       # target 2 ranks 2nd
+                       [0.2, -np.inf, 0.1, 0.3]])  # candidate 1 absent; target 2 ranks 3rd
+    result = evaluate_candidates(scores, np.array([1, 2, 2]), ks=(1, 5))
+    assert result.protocol == "candidates-4"
+    per_user = result.per_user
+    assert per_user["candidates4_hr_at_1"].tolist() == [1.0, 0.0, 0.0]
+    assert per_user["candidates4_hr_at_5"].tolist() == [1.0, 1.0, 1.0]
+    assert np.allclose(per_user["candidates4_ndcg_at_5"], [1.0, 1 / np.log2(3), 1 / np.log2(4)])
+    assert np.allclose(per_user["candidates4_mrr_at_5"], [1.0, 0.5, 1 / 3])
+    assert result.metrics["candidates4_hr_at_1"] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="no finite score"):
+        evaluate_candidates(scores, np.array([1, 2, 1]))
+    with pytest.raises(ValueError, match="index one of"):
+        evaluate_candidates(scores, np.array([1, 2, 4]))
+
+
+def test_mcnemar_exact_p_value_by_hand():
+    from models.metrics import mcnemar
+
+    a = np.array([1] * 8 + [0] * 2 + [1] * 5 + [0] * 5)  # 8 users only A hit, 2 only B, 5 both, 5 neither
+    b = np.array([0] * 8 + [1] * 2 + [1] * 5 + [0] * 5)
+    result = mcnemar(a, b)
+    assert (result["a_only"], result["b_only"], result["n"]) == (8, 2, 20)
+    # Two-sided exact: 2 * P(X <= 2), X ~ Binomial(10, 1/2) = 2 * (1 + 10 + 45) / 1024
+    assert result["p"] == pytest.approx(112 / 1024)
+    assert result["diff"] == pytest.approx((13 - 7) / 20)
+    assert mcnemar(a, a)["p"] == 1.0

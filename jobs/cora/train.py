@@ -30,7 +30,6 @@ from jobs.core.settings import Settings
 log = logging.getLogger(__name__)
 
 SYSTEMS = ("cora", "zero_shot", "lora", "cf")
-PREPARED = {"smollm2", "gemma3"}
 
 
 def read_examples(settings: Settings, name: str) -> tuple[pd.DataFrame, dict, Path]:
@@ -42,15 +41,9 @@ def read_examples(settings: Settings, name: str) -> tuple[pd.DataFrame, dict, Pa
 
 def resolve_llm(settings: Settings, llm: str) -> Path:
     """``smollm2`` / ``gemma3`` (prepared under models_dir, preparing them if needed) or a local HF folder."""
-    if llm in PREPARED:
-        from jobs.profiles.llm import prepared
+    from jobs.profiles.llm import resolve
 
-        return prepared(settings, llm)
-    path = Path(llm)
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path} is not a Hugging Face model folder (no config.json); "
-                                f"use one of {sorted(PREPARED)} or a local folder")
-    return path
+    return resolve(settings, llm)
 
 
 def draw(frame: pd.DataFrame, split: str, n: int | None, *, min_history: int, seed: int,

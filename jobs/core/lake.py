@@ -157,6 +157,7 @@ PRODUCERS = {
     INTERACTIONS: "ktrec ingest", ITEMS: "ktrec ingest", USERS: "ktrec ingest", QUARANTINE: "ktrec ingest",
     USER_PROFILES: "ktrec profiles --entity user", ITEM_PROFILES: "ktrec profiles --entity item",
     USER_STATS: "ktrec stats", ITEM_STATS: "ktrec stats", "splits": "ktrec split", "cora": "ktrec cora data",
+    "delrec_teacher": "ktrec delrec teacher", "delrec": "ktrec delrec data",
 }
 
 

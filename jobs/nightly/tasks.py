@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -189,3 +189,39 @@ def train_cora(
     return register_cora(
         settings, summary=summary, run_key=f"{NIGHTLY_DAG_ID}/{run_date.isoformat()}/cora", promote=promote
     )
+
+
+def train_delrec(
+    settings: Settings, *, results: list[dict[str, Any]], split: str, run_date: date, promote: bool,
+    llm: str = "smollm2", max_train: int | None = 128, max_test: int | None = 200,
+) -> dict[str, Any]:
+    """DELRec on the night's events: teacher, prompt table, training, registration as ``ktrec-delrec``.
+
+    The teacher is the night's SASRec baseline run when the night's split is leave-one-out (its training rows
+    are the training prefixes; its scenario picks an epoch on valid, never learns from it); otherwise the
+    night's events get a leave-one-out split of their own (``delrec-<date>``, same cut-off) and the DELRec
+    teacher scenario (fixed epochs) is trained on it. Either way no valid or test item is a teacher label.
+    """
+    from jobs.delrec import data as delrec_data
+    from jobs.delrec import teacher
+    from jobs.delrec import train as delrec_train
+    from jobs.delrec.register import register_delrec
+    from jobs.split.table import read_meta
+
+    name, meta = f"delrec-{run_date.isoformat()}", read_meta(settings, split)
+    sasrec = [r for r in results if r["model"] == "sasrec" and r["variant"] == "baseline" and r["split"] == split]
+    if sasrec and meta.get("strategy") == "loo":
+        loo, run_dir, source = split, Path(sasrec[0]["run_dir"]), "the night's sasrec baseline run"
+    else:
+        from jobs.split import run as make_split
+
+        make_split(settings, strategy="loo", name=name,
+                   as_of=datetime.fromisoformat(meta["as_of"]) if meta.get("as_of") else None)
+        loo, run_dir, source = name, None, "conf/delrec/teacher.yaml on a leave-one-out split of the night"
+    teacher.run(settings, split=loo, name=name, run_dir=run_dir, seed=settings.seed)
+    delrec_data.run(settings, split=loo, teacher=name, name=name, seed=settings.seed)
+    summary = delrec_train.run(settings, data=name, llm=llm, max_train=max_train, max_test=max_test,
+                               seed=settings.seed, output_dir=settings.runs_dir / run_date.isoformat() / "delrec")
+    decision = register_delrec(settings, summary=summary, run_key=f"{NIGHTLY_DAG_ID}/{run_date.isoformat()}/delrec",
+                               promote=promote)
+    return decision | {"teacher_source": source, "split": loo}

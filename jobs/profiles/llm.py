@@ -17,6 +17,20 @@ def prepared(settings: Settings, name: str) -> Path:
     return path if is_prepared(path) else prepare(settings.models_dir, name)
 
 
+PREPARED = ("smollm2", "gemma3")
+
+
+def resolve(settings: Settings, llm: str) -> Path:
+    """``smollm2`` / ``gemma3`` (prepared under models_dir, preparing them if needed) or a local HF folder."""
+    if llm in PREPARED:
+        return prepared(settings, llm)
+    path = Path(llm)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} is not a Hugging Face model folder (no config.json); "
+                                f"use one of {list(PREPARED)} or a local folder")
+    return path
+
+
 def local_model(settings: Settings) -> Path:
     """``llm.model``, or the prepared SmolLM2 folder."""
     if settings.llm.model:
