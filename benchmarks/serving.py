@@ -104,8 +104,10 @@ def feast_cases(settings: Settings, users: list[str], requests: int, label: str)
                  f"http://127.0.0.1:{port}/health", os.environ.copy(), settings.root / f"feast-{label}.log")
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            # The service's user-keyed features (online_ranking also holds item views, keyed on item_id).
+            refs = reads.entity_feature_refs(store, service=reads.SERVING_SERVICE, entity="user")
             for n in SIZES:
-                body = {"feature_service": "online_ranking", "entities": {"user_id": users[:n]}}
+                body = {"features": list(refs), "entities": {"user_id": users[:n]}}
                 for clients in (1, CLIENTS):
                     out[f"feast_{label}_http_{n}_c{clients}"] = measure_calls(
                         lambda body=body: client.post("/get-online-features", json=body).raise_for_status(),
