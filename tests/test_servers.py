@@ -160,10 +160,11 @@ def test_nightly_runs_through_the_rest_api(airflow, tmp_path):
     )
     assert run["state"] == "success", run
     states = run["task_states"]
-    assert states.pop("train_cora") == "skipped"  # CoRA is off by default
+    optional = ("train_cora", "train_delrec")  # CoRA and DELRec are off by default
+    assert {task: states.pop(task) for task in optional} == dict.fromkeys(optional, "skipped")
     assert set(states.values()) == {"success"}
     # Celery: the `gpu` queue's tasks ran on the gpu worker only, everything else on the default worker.
-    ran = {key: where for key, where in run["task_hosts"].items() if key[0] != "train_cora"}
+    ran = {key: where for key, where in run["task_hosts"].items() if key[0] not in optional}
     gpu_tasks = {"profiles", "train"}
     assert {where for (task, _), where in ran.items() if task in gpu_tasks} == {("gpu", "gpu")}
     assert {where for (task, _), where in ran.items() if task not in gpu_tasks} == {("default", "default")}
