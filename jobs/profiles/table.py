@@ -37,9 +37,20 @@ def read_rows(settings: Settings, entity: str, *, as_of: datetime | None = None)
     return dataset.to_table(filter=row_filter).to_pandas()
 
 
-def latest(settings: Settings, entity: str, *, as_of: datetime | None = None) -> pd.DataFrame:
-    """Each entity's newest profile row (by event_timestamp, then created_timestamp)."""
+def of_generator(rows: pd.DataFrame, generator: str) -> pd.DataFrame:
+    """The rows whose generator starts with ``generator``, or with any of its comma-separated prefixes
+    (``vllm:,transformers:`` takes the LLM rows whichever local backend wrote each side)."""
+    return rows[rows["generator"].astype(str).str.startswith(tuple(generator.split(",")))]
+
+
+def latest(
+    settings: Settings, entity: str, *, as_of: datetime | None = None, generator: str | None = None
+) -> pd.DataFrame:
+    """Each entity's newest profile row (by event_timestamp, then created_timestamp), optionally only among
+    rows whose generator starts with ``generator`` (see :func:`of_generator`)."""
     rows = read_rows(settings, entity, as_of=as_of)
+    if generator:
+        rows = of_generator(rows, generator)
     rows = rows.sort_values(["entity_id", "event_timestamp", "created_timestamp"])
     return rows.drop_duplicates("entity_id", keep="last").reset_index(drop=True)
 

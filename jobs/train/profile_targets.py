@@ -25,7 +25,8 @@ def read_profiles(
     settings: Settings, *, entity: str, as_of: datetime, ids: Sequence[str], generator: str | None = None
 ) -> tuple[dict[str, np.ndarray], dict]:
     """``(entity_id -> embedding, version)`` of ``ids`` as of ``as_of``: through Feast, or from the lake when
-    ``generator`` keeps only profiles whose generator starts with it (e.g. ``template:``, ``vllm:``)."""
+    ``generator`` keeps only profiles whose generator starts with it (e.g. ``template:``, ``vllm:``, ``template+``;
+    comma-separated prefixes take any of them)."""
     name = lake.profile_table(entity)
     lake.require(settings, name)
     cutoff = pd.Timestamp(lake.as_utc(as_of))
@@ -58,7 +59,4 @@ def _feast_latest(settings: Settings, *, entity: str, as_of: pd.Timestamp, ids: 
 
 
 def _lake_latest(settings: Settings, *, entity: str, as_of: pd.Timestamp, generator: str) -> pd.DataFrame:
-    rows = profile_table.read_rows(settings, entity, as_of=as_of)
-    rows = rows[rows["generator"].astype(str).str.startswith(generator)]
-    rows = rows.sort_values(["entity_id", "event_timestamp", "created_timestamp"])
-    return rows.drop_duplicates("entity_id", keep="last")
+    return profile_table.latest(settings, entity, as_of=as_of, generator=generator)

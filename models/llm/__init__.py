@@ -50,6 +50,7 @@ def get_backend(
             cpu_kvcache_space_gb=llm.cpu_kvcache_space_gb,
             enforce_eager=llm.enforce_eager,
             seed=seed,
+            dtype=llm.dtype,
         )
     if name == "openai":
         from models.llm.openai_backend import OpenAIBackend

@@ -21,7 +21,7 @@ from typing import Any
 from models.llm.base import Prompt
 
 # Bump when the wording or the facts change: it is part of every profile's generator and source hash.
-PROMPT_VERSION = "p1"
+PROMPT_VERSION = "p2"
 MAX_FIELD_CHARS = {
     "title": 160,
     "genres": 120,
@@ -170,8 +170,28 @@ def item_facts(row: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
+# Base models continue text; these frames make the continuation an encyclopedia-style entry, so what the
+# model knows about a famous film (director, plot, reception) comes out, and a product's own catalogue text
+# comes first so the summary is grounded in it.
+MOVIE_FRAME = "From an encyclopedia of films:\n"
+PRODUCT_FRAME = "From a product catalogue:\n"
+
+
+def item_completion(facts: dict[str, Any], *, title: str, kind: str) -> tuple[str, str]:
+    """``(completion, lead)`` for a base model: a frame, the item's own text for products, then the lead
+    ``"<title> (<year>) is a"`` that the model continues and the profile starts with."""
+    lead = f"{title} is a"
+    if kind == "movie":
+        return MOVIE_FRAME + lead, lead
+    # UniSRec-style text repeats "title. categories. brand." as the description: shown once, not twice.
+    repeated = bool(facts["title"]) and facts["description"].startswith(facts["title"])
+    fields = (("title", "Title"), ("categories", "Categories"), ("brand", "Brand"), ("description", "Description"))
+    lines = [f"{label}: {facts[k]}" for k, label in fields if facts[k] and not (k == "description" and repeated)]
+    return PRODUCT_FRAME + "\n".join(lines) + "\nIn short: " + lead, lead
+
+
 def item_prompt(*, item_id: str, row: dict[str, Any]) -> Prompt:
-    """The prompt for one item from its title and text fields."""
+    """The prompt for one item from its title and text fields (chat messages and a completion prefix)."""
     facts = item_facts(row)
     title = facts["title"] or f"item {sanitize(item_id, max_chars=40)}"
     if facts["year"] and str(facts["year"]) not in title:
@@ -185,14 +205,14 @@ def item_prompt(*, item_id: str, row: dict[str, Any]) -> Prompt:
         f"\nDescribe this {kind} in 2 to 4 sentences: what it is, its style or qualities, and who "
         "would enjoy it."
     )
-    lead = f"{title} is a"
+    completion, lead = item_completion(facts, title=title, kind=kind)
     return Prompt(
         entity_id=item_id,
         messages=(
             {"role": "system", "content": SYSTEM},
             {"role": "user", "content": "\n".join(fields) + ask},
         ),
-        completion=lead,
+        completion=completion,
         lead=lead,
         facts=facts | {"kind": kind},
     )

