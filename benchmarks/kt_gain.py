@@ -47,7 +47,7 @@ METRICS = ("ndcg_at_10", "recall_at_10")
 
 
 def prepare(settings: Settings, *, splits: list[str], profiles: tuple[str, ...] = ("template",),
-            llm_sides: tuple[str, ...] = ("item", "user")) -> dict:
+            llm_sides: tuple[str, ...] = ("item", "user"), item_llm: str | None = None) -> dict:
     """The lake the benchmark reads, built by the pipeline's own jobs (ingest, split, profiles): template
     profiles and, with ``"llm"`` in ``profiles``, LLM and LLM + template ones (benchmarks.bench_profiles)
     for ``llm_sides``, all as of each split's train_end."""
@@ -69,7 +69,8 @@ def prepare(settings: Settings, *, splits: list[str], profiles: tuple[str, ...] 
     if "llm" in profiles:
         from benchmarks.bench_profiles import write_llm_profiles
 
-        summary["llm"] = write_llm_profiles(settings, cutoffs=cutoffs, sides=list(llm_sides))
+        summary["llm"] = write_llm_profiles(settings, cutoffs=cutoffs, sides=list(llm_sides),
+                                            models={"item": item_llm} if item_llm else None)
     return summary
 
 
@@ -202,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profiles", default="template",
                         help="profile sources to write with --prepare: template, llm (LLM and LLM + template)")
     parser.add_argument("--llm-sides", default="item,user", help="sides that get LLM profiles (--profiles llm)")
+    parser.add_argument("--item-llm", default=None, help="item-side model: smollm2 (default) or gemma3")
     parser.add_argument("--generator", default=None, help="use only profiles whose generator starts with this")
     parser.add_argument("--peer", choices=["recbole"], default=None)
     parser.add_argument("--recbole-python", type=Path, default=None, help="python of the RecBole venv")
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     prepared = None
     if args.prepare:
         prepared = prepare(settings, splits=splits, profiles=tuple(args.profiles.split(",")),
-                           llm_sides=tuple(args.llm_sides.split(",")))
+                           llm_sides=tuple(args.llm_sides.split(",")), item_llm=args.item_llm)
         log.info("lake ready: %s", write_ready(settings, prepared, seconds=time.perf_counter() - started))
         if args.prepare_only:
             return 0
