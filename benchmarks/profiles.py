@@ -88,8 +88,11 @@ def prompts_for(settings: Settings, *, model: str, backend, n: int) -> list:
     return build_prompts(settings, entity=ENTITY[model], as_of=as_of, backend=backend)[:n]
 
 
-def speed(settings: Settings, *, model: str, backend_name: str, batches: list[int], max_new_tokens: int) -> dict:
-    """Generated tokens/s of one backend on one model at each batch size (start-up apart)."""
+def speed(settings: Settings, *, model: str, backend_name: str, batches: list[int], max_new_tokens: int,
+          budget_s: float, keep: bool = False) -> tuple[dict, object]:
+    """Generated tokens/s of one backend on one model at each batch size (start-up apart); batch sizes left
+    once ``budget_s`` of generation is spent are recorded as skipped. ``keep`` returns the started backend
+    (else None) for the caller to reuse and close."""
     from jobs.profiles.llm import backend as backend_for
 
     tuned = bench_settings(settings, model=model, max_new_tokens=max_new_tokens, batch=max(batches))
@@ -99,9 +102,15 @@ def speed(settings: Settings, *, model: str, backend_name: str, batches: list[in
     pool = prompts_for(tuned, model=model, backend=llm, n=max(max(batches), 2))
     out = {"model": model, "backend": backend_name, "entity": ENTITY[model], "startup_s": round(startup, 1),
            "dtype": tuned.llm.dtype, "batches": {}}
+    spent = 0.0
     try:
+        t0 = time.perf_counter()
         llm.generate(pool[:1])  # warm-up: first-call allocations are start-up, not throughput
+        out["warmup_s"] = round(time.perf_counter() - t0, 1)
         for batch in batches:
+            if spent > budget_s:
+                out["batches"][str(batch)] = {"skipped": f"time budget of {budget_s:.0f} s spent"}
+                continue
             calls = [pool[i:i + 1] for i in range(2)] if batch == 1 else [pool[:batch]]
             rates, tokens, seconds = [], 0, 0.0
             for call in calls:
@@ -110,15 +119,20 @@ def speed(settings: Settings, *, model: str, backend_name: str, batches: list[in
                 dt = time.perf_counter() - t0
                 n = sum(g.generated_tokens or 0 for g in gens)
                 rates.append(n / dt if dt > 0 else 0.0)
-                tokens, seconds = tokens + n, seconds + dt
+                tokens, seconds, spent = tokens + n, seconds + dt, spent + dt
             out["batches"][str(batch)] = {"prompts": sum(len(c) for c in calls), "generated_tokens": tokens,
                                           "seconds": round(seconds, 2),
                                           "tokens_per_s": round(statistics.median(rates), 1),
                                           "sample": next((g.text for g in gens if g.text), None)}
-    finally:
+    except BaseException:
         if hasattr(llm, "close"):
             llm.close()
-    return out
+        raise
+    if keep:
+        return out, llm
+    if hasattr(llm, "close"):
+        llm.close()
+    return out, None
 
 
 def subset_lake(source: Path, dest: Path, *, n_users: int) -> Settings:
@@ -140,24 +154,22 @@ def subset_lake(source: Path, dest: Path, *, n_users: int) -> Settings:
     return settings
 
 
-def refresh(source_home: Path, *, n_users: int, max_new_tokens: int, backend_name: str = "vllm") -> dict:
-    """Full refresh of ``n_users`` user profiles, then incremental after 1 % of them got a new interaction."""
+def refresh(source_home: Path, *, n_users: int, max_new_tokens: int, llm, startup_s: float) -> dict:
+    """Full refresh of ``n_users`` user profiles, then incremental after 1 % of them got a new interaction,
+    with the started backend ``llm`` (closed here)."""
     from jobs.profiles import generate as job
-    from jobs.profiles.llm import backend as backend_for
 
     work = Path(os.environ.get("TMPDIR", "/tmp")) / "ktrec-bench-refresh"
     settings = bench_settings(subset_lake(source_home, work, n_users=n_users), model="smollm2",
                               max_new_tokens=max_new_tokens, batch=32)
-    started = time.perf_counter()
-    llm = backend_for(settings, backend_name)
-    startup = time.perf_counter() - started
+    backend_name, startup = llm.name, startup_s
     as_of = datetime.now(UTC)
     try:
         t0 = time.perf_counter()
         full = job.run(settings, entity="user", as_of=as_of, generator=llm, full=True)
         full_s = time.perf_counter() - t0
         users = sorted(profiles_of(settings), key=lambda u: (len(u), u))
-        touched = users[:: max(1, round(100))][: max(1, round(len(users) / 100))]
+        touched = users[::100][: max(1, round(len(users) / 100))]  # 1 %, spread over the id range
         add_interactions(settings, [(u, "1", 4.0, as_of - timedelta(minutes=1)) for u in touched])
         t0 = time.perf_counter()
         incremental = job.run(settings, entity="user", as_of=as_of, generator=llm)
@@ -250,8 +262,8 @@ def ratios(rows: list[dict]) -> dict:
     for model in {r["model"] for r in rows}:
         by = {r["backend"]: r["batches"] for r in rows if r["model"] == model}
         if "vllm" in by and "transformers" in by:
-            out[model] = {b: round(by["vllm"][b]["tokens_per_s"] / by["transformers"][b]["tokens_per_s"], 2)
-                          for b in by["vllm"] if b in by["transformers"] and by["transformers"][b]["tokens_per_s"]}
+            out[model] = {b: round(v["tokens_per_s"] / t["tokens_per_s"], 2) for b, v in by["vllm"].items()
+                          if (t := by["transformers"].get(b, {})).get("tokens_per_s") and v.get("tokens_per_s")}
     return out
 
 
@@ -264,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refresh-users", type=int, default=300)
     parser.add_argument("--home", type=Path, default=Path("/tmp/ktrec-bench/ml-100k"),
                         help="a benchmark lake (benchmarks.kt_gain --prepare) to take prompts from")
+    parser.add_argument("--budget-s", type=float, default=240.0,
+                        help="generation seconds per model x backend after which larger batch sizes are skipped")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-refresh", action="store_true")
     args = parser.parse_args(argv)
@@ -282,16 +296,31 @@ def main(argv: list[str] | None = None) -> int:
         report["refresh"] = old.get("refresh") if args.skip_refresh else None
     report["generation"] = {p.parent.name: json.loads(p.read_text()).get("llm", {})
                             for p in sorted(Path("/tmp/ktrec-bench").glob("*/READY"))}
+    kept = None
     if not args.skip_speed:
         for model in args.models.split(","):
             for name in args.backends.split(","):
-                report["speed"].append(speed(settings, model=model, backend_name=name, batches=batches,
-                                             max_new_tokens=args.max_new_tokens))
+                # The refresh reuses vLLM's SmolLM2 engine: one start-up less on a slow machine.
+                reuse = model == "smollm2" and name == "vllm" and not args.skip_refresh
+                row, llm = speed(settings, model=model, backend_name=name, batches=batches,
+                                 max_new_tokens=args.max_new_tokens, budget_s=args.budget_s, keep=reuse)
+                report["speed"].append(row)
                 report["ratios"] = ratios(report["speed"])
                 write_report(report)  # after each: a slow backend never loses the others' figures
+                if llm is not None:
+                    kept = (llm, row["startup_s"])
+                    report["refresh"] = refresh(args.home, n_users=args.refresh_users,
+                                                max_new_tokens=args.max_new_tokens, llm=llm, startup_s=row["startup_s"])
+                    write_report(report)
+    if not args.skip_refresh and kept is None:
+        from jobs.profiles.llm import backend as backend_for
+
+        started = time.perf_counter()
+        llm = backend_for(bench_settings(settings, model="smollm2", max_new_tokens=args.max_new_tokens, batch=32),
+                          "vllm")
+        report["refresh"] = refresh(args.home, n_users=args.refresh_users, max_new_tokens=args.max_new_tokens,
+                                    llm=llm, startup_s=time.perf_counter() - started)
     report["ratios"] = ratios(report["speed"])
-    if not args.skip_refresh:
-        report["refresh"] = refresh(args.home, n_users=args.refresh_users, max_new_tokens=args.max_new_tokens)
     report["load_average_end"] = [round(x, 1) for x in os.getloadavg()]
     write_report(report)
     print(to_markdown(report))
