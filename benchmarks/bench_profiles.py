@@ -88,3 +88,19 @@ def write_llm_profiles(settings: Settings, *, cutoffs: dict[str, datetime], side
                          "from_cache": sum(r["from_cache"] for r in done),
                          "failed": sum(r["failed"] for r in done), "runs": runs[side], "combined": combined}
     return out
+
+
+def feast_check(settings: Settings, *, as_of: datetime, n: int = 5) -> dict:
+    """Which generators Feast serves (the kt_training service, point in time at ``as_of``) for ``n`` entities
+    per side: the LLM rows are read through Feast like the template ones."""
+    from jobs.profiles import table as profile_table
+    from jobs.publish.reads import training_store
+    from jobs.train.profile_targets import read_profiles
+
+    training_store(settings)
+    out = {}
+    for side in ("user", "item"):
+        ids = sorted(profile_table.latest(settings, side, as_of=as_of)["entity_id"].astype(str))[:n]
+        _, version = read_profiles(settings, entity=side, as_of=as_of, ids=ids)
+        out[side] = {"entities": version["entities"], "generators": version["generators"]}
+    return out

@@ -81,7 +81,10 @@ def prepare(settings: Settings, *, splits: list[str], profiles: tuple[str, ...] 
 
 
 def write_ready(settings: Settings, prepared: dict, *, seconds: float) -> Path:
-    """``<home>/READY``: what the finished lake holds (generators, rows per generator, generation seconds)."""
+    """``<home>/READY``: what the finished lake holds (generators, rows per generator, generation seconds,
+    what Feast serves)."""
+    from datetime import datetime
+
     from jobs.profiles import table as profile_table
 
     rows = {side: {str(g): int(n) for g, n in profile_table.read_rows(settings, side)["generator"]
@@ -92,6 +95,10 @@ def write_ready(settings: Settings, prepared: dict, *, seconds: float) -> Path:
              "llm": {side: {k: v for k, v in info.items() if k not in ("runs", "combined")}
                      for side, info in llm.items()},
              "prepare_seconds": round(seconds, 1)}
+    from benchmarks.bench_profiles import feast_check
+
+    cutoff = datetime.fromisoformat(next(iter(prepared["cutoffs"].values())))
+    ready["feast_serves"] = feast_check(settings, as_of=cutoff)
     path = settings.root / "READY"
     path.write_text(json.dumps(ready, indent=1, default=str) + "\n")
     return path
