@@ -17,6 +17,9 @@ def profiles(
         None, "--backend", help="template | transformers | vllm | openai (default: settings.llm.backend)."),
     as_of: str | None = typer.Option(None, "--as-of", help="Use interactions up to this UTC time (default now)."),
     full: bool = typer.Option(False, "--full", help="Regenerate every profile, changed or not."),
+    combine: str | None = typer.Option(
+        None, "--combine", help="Instead of generating: write LLM + template profiles from the stored template "
+        "rows and the rows whose generator starts with this prefix (e.g. vllm:)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Generate user or item profiles (only those whose inputs changed) and append them to the lake."""
@@ -26,6 +29,11 @@ def profiles(
     if entity not in ("user", "item"):
         raise ValueError(f"--entity must be user or item, not {entity!r}")
     moment = parse_time(as_of, "--as-of") if as_of else utcnow()
+    if combine:
+        from jobs.profiles import combine as combined
+
+        emit(combined.run(get_settings(), entity=entity, as_of=moment, llm=combine), as_json)
+        return
     summary = job.run(get_settings(), entity=entity, backend=backend, as_of=moment, full=full, progress=not as_json)
     emit(summary, as_json)
 
