@@ -110,6 +110,24 @@ def test_llm_plus_template_rows_join_both_texts(lake_settings):
     u1 = plain.loc["u1", "profile_text"]
     assert rows.loc["u1", "profile_text"] == f"{u1.upper()} {u1}"
     assert combine.run(lake_settings, entity="user", as_of=AS_OF, llm="other:")["regenerated"] == 0
+    # Nothing to combine with: a clear error, nothing written.
+    with pytest.raises(LookupError, match="0 rows from generator 'vllm:'"):
+        combine.run(lake_settings, entity="user", as_of=AS_OF, llm="vllm:")
+
+
+def test_cli_combine_writes_llm_plus_template_rows(lake_settings):
+    import json
+
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    job.run(lake_settings, entity="item", backend="template", as_of=AS_OF)
+    result = CliRunner().invoke(app, ["profiles", "--entity", "item", "--as-of", "2024-02-01T00:00:00",
+                                      "--combine", "template:", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (summary["generator"], summary["regenerated"]) == ("template+template:none:p2", 6)
 
 
 def test_cache_serves_a_second_lake_without_generating(settings, tmp_path, monkeypatch):
