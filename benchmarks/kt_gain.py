@@ -50,7 +50,8 @@ METRICS = ("ndcg_at_10", "recall_at_10")
 
 
 def prepare(settings: Settings, *, splits: list[str], profiles: tuple[str, ...] = ("template",),
-            llm_sides: tuple[str, ...] = ("item", "user"), item_llm: str | None = None) -> dict:
+            llm_sides: tuple[str, ...] = ("item", "user"), item_llm: str | None = None,
+            llm_deadline: float | None = None, reuse_lake: bool = False) -> dict:
     """The lake the benchmark reads, built by the pipeline's own jobs (ingest, split, profiles): template
     profiles and, with ``"llm"`` in ``profiles``, LLM and LLM + template ones (benchmarks.bench_profiles)
     for ``llm_sides``, all as of each split's train_end."""
@@ -62,10 +63,11 @@ def prepare(settings: Settings, *, splits: list[str], profiles: tuple[str, ...] 
     # ml-100k's last day; other data (Amazon's synthetic order starts at ingest.synthetic_epoch) as of today,
     # so no event counts as from the future.
     batch_date = date(1998, 4, 23) if settings.dataset.name == "ml-100k" else date.today()
-    summary = {"ingest": ingest.run(settings, source=settings.dataset, batch_date=batch_date)}
+    # --reuse-lake: the ingest and the splits are there already (a rerun that only adds profiles).
+    summary = {} if reuse_lake else {"ingest": ingest.run(settings, source=settings.dataset, batch_date=batch_date)}
     cutoffs = {}
     for name in splits:
-        meta = split.run(settings, strategy=name, name=name)["meta"]
+        meta = split.read_meta(settings, name) if reuse_lake else split.run(settings, strategy=name, name=name)["meta"]
         cutoffs[name] = datetime.fromisoformat(str(meta["train_end"]).replace("Z", "+00:00"))
     summary["cutoffs"] = {name: as_of.isoformat() for name, as_of in cutoffs.items()}
     if "template" in profiles:
@@ -76,7 +78,8 @@ def prepare(settings: Settings, *, splits: list[str], profiles: tuple[str, ...] 
         from benchmarks.bench_profiles import write_llm_profiles
 
         summary["llm"] = write_llm_profiles(settings, cutoffs=cutoffs, sides=list(llm_sides),
-                                            models={"item": item_llm} if item_llm else None)
+                                            models={"item": item_llm} if item_llm else None,
+                                            deadline=llm_deadline)
     return summary
 
 
@@ -198,6 +201,15 @@ def _sparse_users(settings: Settings, split: str) -> set[str]:
     return set(counts[counts <= SPARSE_MAX].index.astype(str))
 
 
+def _epoch(moment: str | None) -> float | None:
+    from datetime import UTC, datetime
+
+    if not moment:
+        return None
+    stamp = datetime.fromisoformat(moment)
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=",".join(MODELS))
@@ -216,7 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profiles", default="template",
                         help="profile sources to write with --prepare: template, llm (LLM and LLM + template)")
     parser.add_argument("--llm-sides", default="item,user", help="sides that get LLM profiles (--profiles llm)")
+    parser.add_argument("--reuse-lake", action="store_true", help="with --prepare: keep the ingest and splits there")
     parser.add_argument("--item-llm", default=None, help="item-side model: smollm2 (default) or gemma3")
+    parser.add_argument("--llm-deadline", default=None,
+                        help="UTC time (ISO) after which no LLM batch starts: the rest keep template profiles only")
     parser.add_argument("--generator", default=None, help="use only profiles whose generator starts with this")
     parser.add_argument("--peer", choices=["recbole"], default=None)
     parser.add_argument("--recbole-python", type=Path, default=None, help="python of the RecBole venv")
@@ -235,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     prepared = None
     if args.prepare:
         prepared = prepare(settings, splits=splits, profiles=tuple(args.profiles.split(",")),
-                           llm_sides=tuple(args.llm_sides.split(",")), item_llm=args.item_llm)
+                           llm_sides=tuple(args.llm_sides.split(",")), item_llm=args.item_llm,
+                           llm_deadline=_epoch(args.llm_deadline), reuse_lake=args.reuse_lake)
         log.info("lake ready: %s", write_ready(settings, prepared, seconds=time.perf_counter() - started))
         if args.prepare_only:
             return 0

@@ -171,3 +171,21 @@ def test_incremental_refresh_regenerates_exactly_the_touched_users(lake_settings
     assert (summary["regenerated"], summary["unchanged"]) == (2, 1)
     text = profile_table.latest(lake_settings, "user").set_index("entity_id").loc["u3", "profile_text"]
     assert "rated 2 items" in text
+
+
+def test_a_deadline_keeps_what_was_generated_and_the_rest_follows_later(settings, tmp_path):
+    import time
+
+    settings.llm.profile_cache = str(tmp_path / "cache")
+    settings.llm.batch_size = 2
+    profile_lake.build(settings)
+
+    first = Counting()  # the deadline has passed: the first batch of two runs, no other starts
+    cut = job.run(settings, entity="user", as_of=AS_OF, generator=first, deadline=time.time())
+    assert (cut["generated"], cut["regenerated"], cut["missing"], sum(first.calls.values())) == (2, 2, 1, 2)
+    again = Counting()
+    rest = job.run(settings, entity="user", as_of=AS_OF, generator=again)
+    assert (rest["generated"], rest["regenerated"], rest["unchanged"]) == (1, 1, 2)
+    assert set(again.calls) == {"u1", "u2", "u3"} - set(first.calls)
+    nothing = job.run(settings, entity="user", as_of=AS_OF, generator=Counting(), cache_only=True, full=True)
+    assert (nothing["generated"], nothing["regenerated"]) == (0, 0)
