@@ -101,6 +101,7 @@ def speed(settings: Settings, *, model: str, backend_name: str, batches: list[in
     startup = time.perf_counter() - started
     pool = prompts_for(tuned, model=model, backend=llm, n=max(max(batches), 2))
     out = {"model": model, "backend": backend_name, "entity": ENTITY[model], "startup_s": round(startup, 1),
+           "load_average": [round(x, 1) for x in os.getloadavg()],
            "dtype": tuned.llm.dtype, "batches": {}}
     spent = 0.0
     try:
@@ -303,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     previous = REPORTS / "profiles.json"
     if previous.is_file():  # keep the other part's figures when only one part is rerun
         old = json.loads(previous.read_text())
-        report["speed"] = old.get("speed", []) if args.skip_speed else []
+        # Rows of model x backend pairs not rerun now are kept (each pair's row records its own load).
+        rerun = set() if args.skip_speed else {(m, b) for m in args.models.split(",") for b in args.backends.split(",")}
+        report["speed"] = [r for r in old.get("speed", []) if (r["model"], r["backend"]) not in rerun]
         report["refresh"] = old.get("refresh") if args.skip_refresh else None
     report["generation"] = {p.parent.name: json.loads(p.read_text()).get("llm", {})
                             for p in sorted(Path("/tmp/ktrec-bench").glob("*/READY"))}
