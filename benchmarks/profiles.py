@@ -101,7 +101,7 @@ def speed(settings: Settings, *, model: str, backend_name: str, batches: list[in
     startup = time.perf_counter() - started
     pool = prompts_for(tuned, model=model, backend=llm, n=max(max(batches), 2))
     out = {"model": model, "backend": backend_name, "entity": ENTITY[model], "startup_s": round(startup, 1),
-           "load_average": [round(x, 1) for x in os.getloadavg()],
+           "load_average": [round(x, 1) for x in os.getloadavg()], "max_new_tokens": max_new_tokens,
            "dtype": tuned.llm.dtype, "batches": {}}
     spent = 0.0
     try:
@@ -234,15 +234,17 @@ measured on a GPU in this report (no GPU was lent to this task).
 def to_markdown(report: dict) -> str:
     lines = [f"# Profile generation at speed ({report['date']})", "",
              f"{report['machine']}; load average at start {report['load_average']}, at end "
-             f"{report.get('load_average_end')}; max_new_tokens {report['max_new_tokens']}, greedy; prompts "
+             f"{report.get('load_average_end')}; greedy; prompts "
              f"from {report['home']}. Batch 1: median of 2 single-prompt calls; batch b > 1: one call of b "
              "prompts. Start-up is timed apart (model load, vLLM engine start and warm-up).", "",
              "## Generated tokens/s", "",
-             "| model | backend | start-up s | " + " | ".join(f"batch {b} tok/s" for b in report["batches"])
-             + " |", "| --- | --- | ---: | " + " | ".join("---:" for _ in report["batches"]) + " |"]
+             "| model | backend | max new tokens | load average | start-up s | "
+             + " | ".join(f"batch {b} tok/s" for b in report["batches"]) + " |",
+             "| --- | --- | ---: | --- | ---: | " + " | ".join("---:" for _ in report["batches"]) + " |"]
     for r in report["speed"]:
         cells = [str(r["batches"].get(str(b), {}).get("tokens_per_s", "-")) for b in report["batches"]]
-        lines.append(f"| {r['model']} | {r['backend']} ({r['dtype']}) | {r['startup_s']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['model']} | {r['backend']} ({r['dtype']}) | {r.get('max_new_tokens', '-')} | "
+                     f"{r.get('load_average', '-')} | {r['startup_s']} | " + " | ".join(cells) + " |")
     for model, ratios in report.get("ratios", {}).items():
         lines.append(f"\nvLLM / transformers on {model}: " + ", ".join(f"batch {b}: {v}x" for b, v in ratios.items()))
     if report.get("refresh"):
