@@ -75,7 +75,7 @@ SEARCH = {"name": "toy-kt", "commands": [
     {"remove_kt": {}},
     {"train": {"epochs": 2, "lr": 0.05, "batch_size": 32, "patience": 2}},
     {"eval": {"split": "valid"}}, {"eval": {"split": "test"}}, {"save": {}},
-], "search": {"trials": 3, "epochs": 4, "params": {
+], "search": {"trials": 2, "epochs": 2, "params": {
     "lr": {"low": 0.001, "high": 0.1, "log": True, "target": "train.lr"},
     "dim": {"choices": [4, 8], "target": "init_model.config.embedding_size"},
     "alpha": {"low": 0.1, "high": 0.9, "target": "set_kt.alpha"},
@@ -88,7 +88,7 @@ def test_search_space_parses_splits_transfer_keys_and_applies_values():
     from jobs.train.search_space import parse_search
 
     space = parse_search(SEARCH)
-    assert (space.trials, space.epochs) == (3, 4)
+    assert (space.trials, space.epochs) == (2, 2)
     assert [p.name for p in space.params] == ["lr", "dim", "alpha", "hook"]
     assert [p.name for p in space.for_twin().params] == ["lr", "dim"]
     out = space.apply(SEARCH, {"lr": 0.02, "dim": 4, "alpha": 0.3, "hook": {"layer": "item_embedding", "side": "item"}})
@@ -148,7 +148,7 @@ def test_the_search_never_reads_test(settings, tmp_path):
                    output_dir=tmp_path / out, progress=False)
 
     first = search("a")
-    assert len(first["values"]) == 3 and first["best_value"] == max(first["values"])
+    assert len(first["values"]) == 2 and first["best_value"] == max(first["values"])
     best = yaml.safe_load(Path(first["paths"]["best.yaml"]).read_text())
     assert "search" not in best and best["commands"][1]["set_kt"]["alpha"] == first["best_params"]["alpha"]
 
@@ -191,5 +191,6 @@ def test_ktrec_tune_twin_logs_the_study_to_mlflow(settings, tmp_path):
     run = MlflowClient(tracking_uri=settings.mlflow_uri).get_run(summary["mlflow_run_id"])
     assert run.data.metrics["valid_ndcg_at_10"] == pytest.approx(summary["best_value"])
     assert run.data.params["best_lr"] == str(summary["best_params"]["lr"])
-    artifacts = {a.path for a in MlflowClient(tracking_uri=settings.mlflow_uri).list_artifacts(run.info.run_id, "study")}
+    client = MlflowClient(tracking_uri=settings.mlflow_uri)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "study")}
     assert artifacts == {"study/best.yaml", "study/trials.csv", "study/study.json"}

@@ -40,5 +40,6 @@ def train(
 
     s = get_settings()
     summary = run(s, scenario=scenario, split=split, seed=s.seed if seed is None else seed, epochs=epochs,
-                  generator=generator, output_dir=output_dir, progress=not as_json, num_processes=num_processes, twin=twin)
+                  generator=generator, output_dir=output_dir, progress=not as_json, num_processes=num_processes,
+                  twin=twin)
     emit(summary, as_json)

@@ -83,7 +83,8 @@ def run(
     n_trials, budget = trials or space.trials, epochs or space.epochs
     variant = "twin" if twin or base.is_twin else base.variant
     if not exists(settings, split_table(split)):
-        raise FileNotFoundError(f"split {split!r} does not exist in {settings.lake / 'splits'}: run `ktrec split` first")
+        raise FileNotFoundError(f"split {split!r} does not exist in {settings.lake / 'splits'}: "
+                                "run `ktrec split` first")
     data = blind_to_test(load_split(table_path(settings, split_table(split))))
     sides = [] if variant == "twin" else transfer_sides(base, space)
     profiles, version = load_targets(settings, data=data, sides=sides, generator=generator)
