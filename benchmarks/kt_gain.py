@@ -80,13 +80,11 @@ def write_sparse_split(settings: Settings, source: str, *, fraction: float, seed
     from models.slices import subsample_train
 
     name = f"{source}_sparse{round(fraction * 100)}"
-    frame, meta = read_split_frame(table_path(settings, split_table(source)))
-    full = pd.read_parquet(table_path(settings, split_table(source)))  # every column the table has
+    frame, meta = read_split_frame(table_path(settings, split_table(source)))  # SPLIT_COLUMNS, the whole table
     kept = subsample_train(frame, fraction=fraction, seed=seed)
-    full = full.loc[kept.index]
     staged = staging_dir(settings, split_table(name))
     staged.mkdir(parents=True)
-    full.to_parquet(staged / "part-0.parquet", index=False)
+    kept.to_parquet(staged / "part-0.parquet", index=False)
     counts = kept["split"].value_counts().to_dict()
     meta = {**meta, "name": name, "sparse": {"source": source, "train_fraction": fraction, "seed": seed},
             "counts": {**meta.get("counts", {}), **{k: int(v) for k, v in counts.items()}}}
@@ -253,6 +251,7 @@ def _mean_frames(paths: list[Path]) -> pd.DataFrame | None:
 def _paired(a: pd.DataFrame, b: pd.DataFrame, bins: pd.Series, tail_a, tail_b) -> dict:
     """Gain, paired t-tests, minimum detectable effect, and the same per user bin and on long-tail items."""
     from models.metrics import min_detectable_effect, paired_ttest
+    from models.slices import USER_BINS
 
     x, y = a.align(b, join="inner", axis=0)
     out: dict = {"users": len(x)}
@@ -267,8 +266,10 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame, bins: pd.Series, tail_a, tail_b) -
     out["mde_ndcg_at_10"] = {"absolute": mde, "relative": mde / ref if ref else float("nan")}
     out["slices"] = {}
     user_bin = bins.reindex(x.index.astype(str)).to_numpy()
-    for label in dict.fromkeys(b for b in user_bin if isinstance(b, str)):
+    for label, _, _ in USER_BINS:
         mask = user_bin == label
+        if not mask.any():
+            continue
         out["slices"][f"users {label}"] = _slice(x["ndcg_at_10"][mask], y["ndcg_at_10"][mask])
     if tail_a is not None and tail_b is not None:
         ta, tb = tail_a.align(tail_b, join="inner", axis=0)
