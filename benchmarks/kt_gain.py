@@ -18,13 +18,14 @@ seeds), the same on the sparse-user slice (≤ 20 training interactions), and tr
 Twins and tuning (issue 13): ``--conf-dir <home>/runs/kt_gain/tuned`` (written by benchmarks.kt_tune) holds per
 model ``baseline`` (the conf's old single-stage baseline), ``twin_conf`` (the conf's KT scenario with the
 transfer off: against ``baseline`` the restart effect alone), ``twin`` and ``kt`` (both tuned alike). KT variants
-run once per profile source (``--sources tpl=template:,llm=vllm:,llm_tpl=vllm:+template:``; ``a+b`` concatenates
-the two embeddings), labelled ``kt_<tag>``; gains are paired against ``--reference`` (default ``twin``). Slices:
-users by training-interaction count (≤ 20, 21–100, > 100) and long-tail items (the least popular 80 %, hits on
-them only, whole catalogue ranked: models.slices); ``--sparse 0.25`` adds ``<split>_sparse25`` (each user's
-train rows subsampled to 25 %, seeded hash; valid/test kept; profiles as of the source split's cut-off).
-``--plan model:epochs,...`` sets each model's total epochs (the tuning budget). ``benchmarks.kt_report`` merges
-datasets and applies Holm across the grid.
+run once per profile source (``--sources tpl=template:,llm=vllm:,llm_tpl=template+``: generator prefixes, see
+/tmp/ktrec-bench/README.md for the LLM homes), labelled ``kt_<tag>``; gains are paired against ``--reference``
+(default ``twin``; ``baseline`` for the old grid). Slices: users by training-interaction count (≤ 20,
+21–100, > 100) and long-tail items (the least popular 80 %, hits on them only, whole catalogue ranked:
+models.slices); ``--sparse 0.25`` adds ``<split>_sparse25`` (each user's train rows subsampled to 25 %,
+seeded hash; valid/test kept; profiles as of the source split's cut-off). ``--plan model:epochs,...`` sets
+each model's total epochs (the tuning budget). ``benchmarks.kt_report`` merges datasets and applies Holm
+across the grid.
 
 Peer (``--peer recbole``): the same split files are written as RecBole atomic files and RecBole's BPR and
 LightGCN are run in a separate virtualenv (benchmarks/recbole_peer.py). Install it once, apart from
@@ -310,8 +311,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run <split>_sparseNN: each user's train rows subsampled to this fraction")
     parser.add_argument("--generator", default=None, help="use only profiles whose generator starts with this")
     parser.add_argument("--sources", default=None,
-                        help="KT profile sources TAG=PREFIX[+PREFIX],...: each KT variant runs once per source")
-    parser.add_argument("--reference", default="baseline", help="variant the gains are measured against")
+                        help="KT profile sources TAG=GENERATOR_PREFIX,...: each KT variant runs once per source")
+    parser.add_argument("--reference", default="twin", help="variant the gains are measured against")
     parser.add_argument("--merge", default=None, help="other datasets' part JSONs to report with (Holm across all)")
     parser.add_argument("--peer", choices=["recbole"], default=None)
     parser.add_argument("--peer-models", default="bpr,lightgcn")

@@ -139,6 +139,7 @@ def publish(out: Outcome) -> dict:
 def load_targets(settings: Settings, *, data, sides: list[str], generator: str | None = None) -> tuple[dict, dict]:
     """Profile targets per side, aligned with the split's indices, as of the split's ``train_end`` (Feast
     point-in-time retrieval; the lake's history for one ``generator``: jobs.train.profile_targets)."""
+    from jobs.train.profile_targets import read_profiles
     from models.kt import align_profiles
 
     if not sides:
@@ -149,28 +150,11 @@ def load_targets(settings: Settings, *, data, sides: list[str], generator: str |
     profiles, version = {}, {}
     for side in sides:
         ids = data.train.user_ids if side == "user" else data.train.item_ids
-        vectors, version[side] = _read_sources(settings, side=side, as_of=as_of, ids=ids.astype(str).tolist(),
+        vectors, version[side] = read_profiles(settings, entity=side, as_of=as_of, ids=ids.astype(str).tolist(),
                                                generator=generator)
         profiles[side] = align_profiles(ids, vectors)
         version[side]["coverage"] = float(profiles[side].mask.float().mean())
     return profiles, version
-
-
-def _read_sources(settings: Settings, *, side: str, as_of: datetime, ids: list[str], generator: str | None):
-    """One generator's vectors, or with ``a+b`` (e.g. ``vllm:+template:``) each entity's vectors of every source
-    concatenated (entities that lack one of them are left without a profile)."""
-    from jobs.train.profile_targets import read_profiles
-
-    if not generator or "+" not in generator:
-        return read_profiles(settings, entity=side, as_of=as_of, ids=ids, generator=generator)
-    parts = [read_profiles(settings, entity=side, as_of=as_of, ids=ids, generator=g) for g in generator.split("+")]
-    import numpy as np
-
-    shared = set.intersection(*(set(vectors) for vectors, _ in parts))
-    vectors = {e: np.concatenate([v[e] for v, _ in parts]) for e in shared}
-    version = {"source": "lake", "combined": [v for _, v in parts], "entities": len(vectors),
-               "generators": sorted({g for _, v in parts for g in v["generators"]})}
-    return vectors, version
 
 
 def scenario_dict(plan) -> dict:
