@@ -230,14 +230,16 @@ def compare(settings: Settings, rows: list[dict], *, reference: str = "twin", da
 def _pairs(variants: list[str], reference: str) -> list[tuple[str, str, str]]:
     """(variant, against, kind): kind ``kt`` (the family Holm corrects for the verdict), ``restart``,
     ``tuning``, ``source`` (LLM vs template profiles)."""
-    out = [(v, reference, "kt") for v in variants if v.startswith("kt") and reference in variants]
+    # the untuned KT scenario (kt_conf*) against the untuned twin, every tuned KT variant against the reference
+    out = [(v, "twin_conf" if v.startswith("kt_conf") else reference, "kt") for v in variants if v.startswith("kt")]
+    out = [(v, ref, kind) for v, ref, kind in out if ref in variants]
     if {"twin_conf", "baseline"} <= set(variants):
         out.append(("twin_conf", "baseline", "restart"))
     if {"twin", "twin_conf"} <= set(variants):
         out.append(("twin", "twin_conf", "tuning"))
-    template = next((v for v in variants if v.endswith("_tpl") and not v.endswith("_llm_tpl")), None)
-    if template:
-        out += [(v, template, "source") for v in variants if v.startswith("kt") and "_llm" in v]
+    for v in variants:  # each LLM source against the template source of the same scenario
+        if v.startswith("kt") and "_llm" in v and v.split("_llm")[0] + "_tpl" in variants:
+            out.append((v, v.split("_llm")[0] + "_tpl", "source"))
     return out
 
 
