@@ -59,6 +59,7 @@ def _feast_latest(settings: Settings, *, entity: str, as_of: pd.Timestamp, ids: 
 
 def _lake_latest(settings: Settings, *, entity: str, as_of: pd.Timestamp, generator: str) -> pd.DataFrame:
     rows = profile_table.read_rows(settings, entity, as_of=as_of)
-    rows = rows[rows["generator"].astype(str).str.startswith(generator)]
+    # comma-separated prefixes take any of them (h-llmprof has the same rule in profile_table.latest)
+    rows = rows[rows["generator"].astype(str).str.startswith(tuple(generator.split(",")))]
     rows = rows.sort_values(["entity_id", "event_timestamp", "created_timestamp"])
     return rows.drop_duplicates("entity_id", keep="last")
