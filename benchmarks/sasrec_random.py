@@ -56,10 +56,14 @@ def grid_figures(runs: Path, split: str, after_end: pd.Series) -> dict:
     out: dict = {"twins": {}}
     for model in ("bpr", "lightgcn", "multvae", "neumf", "simplex", "sasrec"):
         twin = per_user(model, "twin")
+        twin = twin if twin is not None else per_user(model, "twin_conf")
         if twin is not None:
             out["twins"][model] = float(twin["ndcg_at_10"].mean())
     twin = per_user("sasrec", "twin")
-    for variant in ("kt_tpl", "kt_llm", "kt_llm_tpl", "kt"):
+    if twin is None:  # not tuned: the conf's twin and KT scenario (kt_conf_<source>)
+        twin = per_user("sasrec", "twin_conf")
+    labels = sorted({p.name.split("-")[2] for p in runs.glob(f"{split}-sasrec-kt*-s*") if p.is_dir()})
+    for variant in labels:
         kt = per_user("sasrec", variant)
         if twin is None or kt is None:
             continue
