@@ -18,7 +18,7 @@ seeds), the same on the sparse-user slice (≤ 20 training interactions), and tr
 Twins and tuning (issue 13): ``--conf-dir <home>/runs/kt_gain/tuned`` (written by benchmarks.kt_tune) holds per
 model ``baseline`` (the conf's old single-stage baseline), ``twin_conf`` (the conf's KT scenario with the
 transfer off: against ``baseline`` the restart effect alone), ``twin`` and ``kt`` (both tuned alike). KT variants
-run once per profile source (``--sources tpl=template:,llm=vllm:,llm_tpl=template+``: generator prefixes, see
+run once per profile source (``--sources "tpl=template:;llm=vllm:,template:"``: generator prefixes, see
 /tmp/ktrec-bench/README.md for the LLM homes), labelled ``kt_<tag>``; gains are paired against ``--reference``
 (default ``twin``; ``baseline`` for the old grid). Slices: users by training-interaction count (≤ 20,
 21–100, > 100) and long-tail items (the least popular 80 %, hits on them only, whole catalogue ranked:
@@ -313,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run <split>_sparseNN: each user's train rows subsampled to this fraction")
     parser.add_argument("--generator", default=None, help="use only profiles whose generator starts with this")
     parser.add_argument("--sources", default=None,
-                        help="KT profile sources TAG=GENERATOR_PREFIX,...: each KT variant runs once per source")
+                        help="KT profile sources TAG=GENERATOR_PREFIX;...: each KT variant runs once per source "
+                        "(a prefix may itself be a comma list: llm=vllm:,template:)")
     parser.add_argument("--reference", default="twin", help="variant the gains are measured against")
     parser.add_argument("--merge", default=None, help="other datasets' part JSONs to report with (Holm across all)")
     parser.add_argument("--peer", choices=["recbole"], default=None)
@@ -328,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     get_settings.cache_clear()
     settings = get_settings()
     models, splits = args.models.split(","), args.splits.split(",")
-    sources = dict(part.split("=", 1) for part in args.sources.split(",")) if args.sources else None
+    sources = dict(part.split("=", 1) for part in args.sources.split(";")) if args.sources else None
     plan = {p.split(":")[0]: int(p.split(":")[-1]) for p in args.plan.split(",")} if args.plan else None
     started, load_before = time.perf_counter(), os.getloadavg()
     prepared = prepare(settings, splits=splits) if args.prepare else None
