@@ -42,9 +42,9 @@ def _two_stage(model: str, config: dict, layer: str, side: str, alpha: float) ->
     return {"name": f"{model}-probe", "commands": [
         {"init_model": {"name": model, "config": config}},
         {"set_kt": {"layer": layer, "side": side, "loss": "cosine", "alpha": alpha}},
-        {"train": {"epochs": 2, "lr": 0.01, "batch_size": 32, "patience": 2}},
+        {"train": {"epochs": 2, "lr": 0.01, "batch_size": 16, "patience": 2}},
         {"remove_kt": {}},
-        {"train": {"epochs": 2, "lr": 0.01, "batch_size": 32, "patience": 2}},
+        {"train": {"epochs": 2, "lr": 0.01, "batch_size": 16, "patience": 2}},
     ]}
 
 
