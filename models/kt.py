@@ -110,11 +110,18 @@ def probe_output(model: nn.Module, layer: str, batch: dict) -> list[torch.Tensor
     recorder = _Recorder()
     recorder.on = True
     handle = model.get_submodule(layer).register_forward_hook(functools.partial(_record_hook, recorder))
+    # A probe leaves no trace: its own random stream (dropout) and the buffers put back (MultVAE's anneal step,
+    # batch-norm statistics), so a run that probes trains exactly like one that does not.
+    buffers = {name: buf.clone() for name, buf in model.named_buffers()}
     try:
-        with torch.no_grad():
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
             model.calculate_loss(batch)
     finally:
         handle.remove()
+        with torch.no_grad():
+            for name, buf in model.named_buffers():
+                if name in buffers:
+                    buf.copy_(buffers[name])
     return [out for out, _ in recorder.calls]
 
 
@@ -172,7 +179,11 @@ class KnowledgeTransfer(nn.Module):
         self.n_entities = model.n_users if side == "user" else model.n_items
         self.register_buffer("targets", targets.embeddings, persistent=False)
         self.register_buffer("has_profile", targets.mask, persistent=False)
-        self.projection = nn.Linear(width, targets.dim) if project else nn.Identity()
+        # Drawn from its own stream so that attaching the transfer leaves the model's random numbers (dropout,
+        # later initialisations) as they are: with alpha 0 the run is then bit-identical to its no-KT twin.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(torch.initial_seed() + 1)
+            self.projection = nn.Linear(width, targets.dim) if project else nn.Identity()
         self._recorder = _Recorder()
         module = model.get_submodule(layer)
         self._handle = module.register_forward_hook(functools.partial(_record_hook, self._recorder))

@@ -15,7 +15,8 @@ one. Per-user values stay aligned with ``EvalResult.users`` for paired significa
 
 ``evaluate_candidates`` applies the same metrics to a fixed candidate list per user (LLM recommenders such as
 DELRec rank the true next item among 20 candidates): ``protocol="candidates-<C>"``, keys
-``candidates20_hr_at_1``. ``mcnemar`` compares two systems' per-user hits (exact binomial test).
+``candidates20_hr_at_1``. ``mcnemar`` compares two systems' per-user hits (exact binomial test); ``holm``
+corrects a family of p-values for multiple comparisons and ``min_detectable_effect`` states a paired test's power.
 """
 
 from __future__ import annotations
@@ -217,3 +218,24 @@ def paired_ttest(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
         raise ValueError(f"paired_ttest needs two 1-d arrays of equal length >= 2, got {a.shape} and {b.shape}")
     result = stats.ttest_rel(a, b)
     return {"mean_diff": float((a - b).mean()), "t": float(result.statistic), "p": float(result.pvalue), "n": len(a)}
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values, in the input order: the i-th smallest of m is multiplied by m - i
+    (i from 0), made non-decreasing along that order and capped at 1. NaN stays NaN and does not count in m."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    known = np.flatnonzero(~np.isnan(p))
+    out = np.full(len(p), np.nan)
+    running = 0.0
+    for rank, i in enumerate(known[np.argsort(p[known], kind="stable")]):
+        running = max(running, (len(known) - rank) * p[i])
+        out[i] = min(1.0, running)
+    return out.tolist()
+
+
+def min_detectable_effect(diff_sd: float, n: int, *, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest mean paired difference a two-sided paired t-test at ``alpha`` detects with ``power``
+    (normal approximation): (z_{1-α/2} + z_{power}) · sd(difference) / √n."""
+    if n < 2:
+        return float("nan")
+    return float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * diff_sd / np.sqrt(n))

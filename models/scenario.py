@@ -13,6 +13,11 @@ A scenario file::
       - eval: {split: test}
       - save: {}
 
+``twin: true`` at the top level (or :meth:`Scenario.twin`) turns a KT scenario into its no-KT twin: the same
+commands with the transfer ones (``reduce_dim``, ``set_kt``, ``remove_kt``) left out, so stages, epochs, learning
+rates, early-stopping windows and seeds stay exactly those of the KT run. A top-level ``search:`` block (the
+hyper-parameter space, read by jobs.train.search_space) is ignored here.
+
 :func:`parse_scenario` checks everything that needs no model (command names, fields, types, ranges,
 order) and :func:`check_model` what needs the built model (layer names, freeze patterns, widths). Both
 collect every problem and raise one :class:`ScenarioError` listing them with the valid choices.
@@ -127,10 +132,15 @@ _CHOICES: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
 }
 
 
+# The commands that make up the transfer; a twin is the scenario without them.
+TRANSFER_COMMANDS = (ReduceDim, SetKT, RemoveKT)
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
     commands: tuple[Command, ...]
+    is_twin: bool = False  # built by twin(): the KT scenario with the transfer switched off
 
     @property
     def model(self) -> InitModel:
@@ -138,14 +148,23 @@ class Scenario:
 
     @property
     def variant(self) -> str:
+        if self.is_twin:
+            return "twin"
         return "kt" if any(isinstance(c, SetKT) for c in self.commands) else "baseline"
+
+    def twin(self) -> Scenario:
+        """The no-KT twin: every command but the transfer ones, in the same order (same stages and resets)."""
+        if not any(isinstance(c, SetKT) for c in self.commands):
+            raise ScenarioError(["a twin needs a KT scenario: this one has no set_kt"], self.name)
+        kept = tuple(c for c in self.commands if not isinstance(c, TRANSFER_COMMANDS))
+        return Scenario(f"{self.name}-twin", kept, is_twin=True)
 
     def with_epochs(self, total: int) -> Scenario:
         """Share ``total`` epochs among the train commands in proportion to their own (at least 1 each)."""
         trains = [c for c in self.commands if isinstance(c, Train)]
         own = sum(t.epochs for t in trains) or 1
         scaled = {id(t): max(1, round(total * t.epochs / own)) for t in trains}
-        return Scenario(self.name, tuple(
+        return dataclasses.replace(self, commands=tuple(
             dataclasses.replace(c, epochs=scaled[id(c)]) if isinstance(c, Train) else c for c in self.commands))
 
 
@@ -169,9 +188,13 @@ def parse_scenario(data: Any, *, source: str = "scenario", models: dict[str, typ
     _check_order([c for c in commands if c is not None], problems, models)
     if "train" not in named:
         problems.append("the scenario never trains: add a train command")
+    twin = data.get("twin", False)
+    if not isinstance(twin, bool):
+        problems.append(f"twin={twin!r} must be true or false")
     if problems:
         raise ScenarioError(problems, source)
-    return Scenario(str(data.get("name") or Path(source).stem), tuple(commands))
+    scenario = Scenario(str(data.get("name") or Path(source).stem), tuple(commands))
+    return scenario.twin() if twin else scenario
 
 
 def _parse_command(pos: int, raw: Any, problems: list[str]) -> Command | None:

@@ -13,7 +13,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from jobs.cli import cora, delrec, ingest, nightly, profiles, publish, registry, settings, split, train, validate
+from jobs.cli import cora, delrec, ingest, nightly, profiles, publish, registry, settings, split, train, tune, validate
 
 # (name, command or sub-app) in pipeline order; `ktrec --help` lists them in this order.
 STEPS: tuple[tuple[str, Callable[..., Any] | typer.Typer], ...] = (
@@ -27,6 +27,7 @@ STEPS: tuple[tuple[str, Callable[..., Any] | typer.Typer], ...] = (
     ("stats", publish.stats),
     ("materialize", publish.materialize),
     ("train", train.train),
+    ("tune", tune.tune),
     ("register", registry.register),
     ("promote", registry.promote),
     ("cora", cora.cora_app),

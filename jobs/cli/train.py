@@ -25,6 +25,9 @@ def train(
         None, "--generator",
         help="Use only profiles of this generator prefix (read from the lake's profile history; default: Feast)."),
     output_dir: Path | None = typer.Option(None, "--output-dir", help="Run folder (default under runs/)."),
+    twin: bool = typer.Option(
+        False, "--twin", help="Run the KT scenario's no-KT twin: the same stages, epochs, learning rates, "
+        "early-stopping windows and seed, with the transfer commands left out."),
     num_processes: int | None = typer.Option(
         None, "--num-processes", min=1,
         help="Data-parallel ranks (DDP, gloo) started by Spark's TorchDistributor; 1 is the one-process trainer "
@@ -37,5 +40,6 @@ def train(
 
     s = get_settings()
     summary = run(s, scenario=scenario, split=split, seed=s.seed if seed is None else seed, epochs=epochs,
-                  generator=generator, output_dir=output_dir, progress=not as_json, num_processes=num_processes)
+                  generator=generator, output_dir=output_dir, progress=not as_json, num_processes=num_processes,
+                  twin=twin)
     emit(summary, as_json)

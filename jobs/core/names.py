@@ -7,5 +7,5 @@
 NIGHTLY_DAG_ID = "ktrec_nightly"
 PROMOTE_DAG_ID = "ktrec_promote"
 MODELS = ("bpr", "neumf", "lightgcn", "multvae", "simplex", "sasrec")
-VARIANTS = ("baseline", "kt")
+VARIANTS = ("baseline", "kt")  # what the nightly DAG trains
 BACKENDS = ("template", "transformers", "vllm", "openai")

@@ -193,3 +193,27 @@ def register_run_dir(
     run = log_training_run(settings, summary=run_folder.summary(run_dir))
     baseline = log_training_run(settings, summary=run_folder.summary(baseline_dir)) if baseline_dir else None
     return register_version(settings, run=run, baseline_run_id=baseline and baseline["run_id"])
+
+
+TUNE_EXPERIMENT = "ktrec-tune"
+
+
+def log_study(settings: Settings, *, summary: dict[str, Any]) -> str:
+    """One MLflow run per hyper-parameter study (jobs.train.tune): best values as params, the best valid
+    NDCG@10 and every trial's value as metrics, trials table / best scenario / study summary as artifacts."""
+    import mlflow
+
+    mlflow_client = client(settings)
+    tags = {"ktrec.model": summary["model"], "ktrec.variant": summary["variant"], "ktrec.split": summary["split"],
+            "ktrec.kind": "tune"}
+    with mlflow.start_run(experiment_id=experiment_id(settings, mlflow_client, TUNE_EXPERIMENT),
+                          run_name=f"tune-{summary['model']}-{summary['variant']}", tags=tags) as run:
+        mlflow.log_params({"trials": summary["trials"], "epochs": summary["epochs"], "seed": summary["seed"],
+                           **{f"best_{k}": str(v) for k, v in summary["best_params"].items()}})
+        mlflow.log_metric(summary["objective"], summary["best_value"])
+        for step, value in enumerate(summary["values"]):
+            if value is not None:
+                mlflow.log_metric(f"trial_{summary['objective']}", float(value), step=step)
+        for path in summary["paths"].values():
+            mlflow.log_artifact(path, artifact_path="study")
+        return run.info.run_id

@@ -64,7 +64,7 @@ def run(
     settings: Settings, *, scenario: Path, split: str, seed: int, num_processes: int | None = None,
     output_dir: Path | None = None, epochs: int | None = None, generator: str | None = None,
     models: dict[str, type] | None = None, progress: bool = True, fail_rank: int | None = None,
-    fail_hard: bool = False,
+    fail_hard: bool = False, twin: bool = False,
 ) -> dict:
     """scenario_run.run on ``num_processes`` ranks (default ``settings.train.num_processes``); the same summary,
     plus ``distributed`` (world size, backend, shard, each rank's parameter digest). ``fail_rank`` is a test
@@ -77,9 +77,9 @@ def run(
         raise ValueError(f"num_processes must be >= 1, got {n}")
     if n == 1:
         return scenario_run.run(settings, scenario=scenario, split=split, seed=seed, output_dir=output_dir,
-                                epochs=epochs, generator=generator, models=models, progress=progress)
+                                epochs=epochs, generator=generator, models=models, progress=progress, twin=twin)
     inputs = scenario_run.prepare(settings, scenario=scenario, split=split, seed=seed, output_dir=output_dir,
-                                  epochs=epochs, generator=generator, models=models)
+                                  epochs=epochs, generator=generator, models=models, twin=twin)
     reports = settings.runs_dir / f".ddp-{uuid.uuid4().hex[:12]}"
     reports.mkdir(parents=True)
     job = RankJob(settings, inputs, models, settings.train.shard, settings.train.collective_timeout_s,

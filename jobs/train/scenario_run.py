@@ -58,17 +58,18 @@ class Outcome:
 def run(
     settings: Settings, *, scenario: Path, split: str, seed: int, output_dir: Path | None = None,
     epochs: int | None = None, generator: str | None = None, models: dict[str, type] | None = None,
-    progress: bool = True,
+    progress: bool = True, twin: bool = False,
 ) -> dict:
     """Run ``scenario`` on split ``split``; returns the summary (paths, test metrics, profile version).
 
     ``generator`` restricts the profiles to one generator prefix (e.g. ``template:``); ``models`` replaces
-    the model registry (models.cf.MODELS) for tests of the mechanism on toy models.
+    the model registry (models.cf.MODELS) for tests of the mechanism on toy models; ``twin`` runs the KT
+    scenario's no-KT twin (models.scenario.Scenario.twin).
     """
     from models.trainer import Trainer
 
     inputs = prepare(settings, scenario=scenario, split=split, seed=seed, output_dir=output_dir, epochs=epochs,
-                     generator=generator, models=models)
+                     generator=generator, models=models, twin=twin)
     result = Trainer(data=inputs.data, profiles=inputs.profiles, seed=seed, models=models,
                      progress=progress).run(inputs.plan)
     return publish(outcome(settings, inputs, result))
@@ -77,14 +78,18 @@ def run(
 def prepare(
     settings: Settings, *, scenario: Path, split: str, seed: int, output_dir: Path | None = None,
     epochs: int | None = None, generator: str | None = None, models: dict[str, type] | None = None,
+    twin: bool = False,
 ) -> Inputs:
-    """Load the scenario (``epochs`` applied), the split and the profiles it transfers from."""
+    """Load the scenario (its twin with ``twin``; ``epochs`` applied), the split and the profiles it transfers
+    from."""
     from models.data import load_split
     from models.scenario import SetKT, load_scenario
 
     if models is None:
         from models.cf import MODELS as models
     plan = load_scenario(Path(scenario), models=models)
+    if twin and not plan.is_twin:
+        plan = plan.twin()
     if epochs is not None:
         plan = plan.with_epochs(epochs)
     if not exists(settings, split_table(split)):
@@ -124,7 +129,7 @@ def publish(out: Outcome) -> dict:
         spec={"name": plan.model.name, "config": plan.model.config, "n_users": data.n_users,
               "n_items": data.n_items, "user_ids": data.train.user_ids.tolist(),
               "item_ids": data.train.item_ids.tolist()},
-        scenario_yaml=yaml.safe_dump(_scenario_dict(plan), sort_keys=False),
+        scenario_yaml=yaml.safe_dump(scenario_dict(plan), sort_keys=False),
     )
     log.info("trained %s (%s) on %s: test %s", plan.model.name, plan.variant, out.inputs.split,
              out.evals["test"].metrics)
@@ -137,19 +142,23 @@ def load_targets(settings: Settings, *, data, sides: list[str], generator: str |
     from jobs.train.profile_targets import read_profiles
     from models.kt import align_profiles
 
-    if sides and not data.meta.get("train_end"):
+    if not sides:
+        return {}, {}
+    if not data.meta.get("train_end"):
         raise ValueError("the split's meta.json has no train_end: cannot read profiles point-in-time")
+    as_of = datetime.fromisoformat(str(data.meta["train_end"]).replace("Z", "+00:00"))
     profiles, version = {}, {}
     for side in sides:
         ids = data.train.user_ids if side == "user" else data.train.item_ids
-        vectors, version[side] = read_profiles(settings, entity=side, as_of=datetime.fromisoformat(
-            str(data.meta["train_end"]).replace("Z", "+00:00")), ids=ids.astype(str).tolist(), generator=generator)
+        vectors, version[side] = read_profiles(settings, entity=side, as_of=as_of, ids=ids.astype(str).tolist(),
+                                               generator=generator)
         profiles[side] = align_profiles(ids, vectors)
         version[side]["coverage"] = float(profiles[side].mask.float().mean())
     return profiles, version
 
 
-def _scenario_dict(plan) -> dict:
+def scenario_dict(plan) -> dict:
+    """A parsed scenario back as YAML-ready data (every option spelled out)."""
     from dataclasses import asdict
 
     from models.scenario import COMMANDS
