@@ -4,7 +4,8 @@ Reads a leave-one-out split (``splits/<split>``) and the items (title; categorie
 and publishes ``align/<name>`` (SAMPLE_COLUMNS of jobs/align/samples.py, kept rows only, sorted, one file)
 with a ``meta.json``: sample counts per task and cut-off, skips per reason, the counted bad-input events
 (untitled events, training events sharing a held-out title, users under 3 interactions, over-long titles,
-duplicate titles), and every parameter. Deterministic for a seed: negatives are a seeded hash walk
+duplicate titles), and every parameter; and ``align_catalogue/<name>`` (:func:`catalogue`: the items
+retrieval chooses from). Deterministic for a seed: negatives are a seeded hash walk
 (jobs/delrec/negatives.py) and each user's choices are seeded by its id (jobs/align/samples.py).
 
 Titles follow DELRec's rule (jobs.delrec.data.titles): trimmed, blank = untitled, longer than
@@ -43,6 +44,18 @@ SAMPLE_SCHEMA = ("user_id STRING, task STRING, cutoff STRING, prompt STRING, ans
 
 def align_table(name: str) -> str:
     return f"align/{name}"
+
+
+def catalogue_table(name: str) -> str:
+    return f"align_catalogue/{name}"
+
+
+def catalogue(named: DataFrame, split_rows: DataFrame) -> DataFrame:
+    """``item_id, title, train_count``: every titled item of the split's training rows (what a model can know;
+    held-out items are among them, the split drops cold ones), with its training popularity for the tie rule."""
+    counts = split_rows.where(F.col("split") == "train").groupBy("item_id").agg(F.count("*").alias("train_count"))
+    return named.where(F.col("title").isNotNull()).join(counts, on="item_id", how="inner") \
+        .select("item_id", "title", F.col("train_count").cast("int").alias("train_count"))
 
 
 def item_text(items: DataFrame, named: DataFrame) -> DataFrame:
@@ -115,6 +128,10 @@ def run(settings: Settings, *, split: str, name: str | None = None, seed: int = 
     finally:
         every.unpersist()
     summary["bad_input"] |= _title_counts(items, rows, max_title_chars)
+    staged_catalogue = lake.staging_dir(settings, catalogue_table(name))
+    catalogue(titles(items, max_chars=max_title_chars), rows).orderBy("item_id").coalesce(1) \
+        .write.parquet(str(staged_catalogue))
+    lake.publish(settings, catalogue_table(name), staged_catalogue)
     meta = {"name": name, "split": split, "shape": asdict(shape), "max_title_chars": max_title_chars,
             "template": TEMPLATE_VERSION, "split_counts": split_meta.get("counts"), **summary}
     (Path(staged) / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
@@ -153,7 +170,9 @@ def _title_counts(items: DataFrame, rows: DataFrame, max_chars: int) -> dict:
             "items_sharing_a_title": int(dup or 0), "users_under_3_interactions": int(short)}
 
 
-def read_samples(settings: Settings, name: str) -> tuple[pd.DataFrame, dict]:
-    """The sample table's rows and its meta.json; a clear error when it has not been built."""
+def read_samples(settings: Settings, name: str) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+    """The sample table's rows, its meta.json and the catalogue; a clear error when they have not been built."""
     path = lake.require(settings, align_table(name))
-    return lake.read_frame(settings, align_table(name)), json.loads((Path(path) / "meta.json").read_text())
+    lake.require(settings, catalogue_table(name))
+    return (lake.read_frame(settings, align_table(name)), json.loads((Path(path) / "meta.json").read_text()),
+            lake.read_frame(settings, catalogue_table(name)))
