@@ -134,6 +134,9 @@ def significance(entry: dict) -> dict:
     keep = ~(np.isnan(a) | np.isnan(b))
     if keep.sum() >= 2:
         tests["b_vs_a_ranking_ndcg_at_5"] = paired_ttest(b[keep], a[keep])
+    for t in tests.values():
+        if not np.isfinite(t["p"]):  # every pair equal (e.g. all zeros): no evidence of a difference
+            t["p"] = 1.0
     return {"best_conventional": best, "tests": {k: {m: (round(v, 5) if isinstance(v, float) else v)
                                                      for m, v in t.items()} for k, t in tests.items()}}
 

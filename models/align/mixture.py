@@ -26,14 +26,11 @@ def quotas(weights: dict[str, float], available: dict[str, int], n: int) -> dict
     while budget > 0 and left:
         total = sum(weights[t] for t in left)
         share = {t: budget * weights[t] / total for t in left}
-        give = {t: min(int(share[t]), left[t]) for t in left}
-        rest = budget - sum(give.values())
-        for t in sorted(left, key=lambda t: (-(share[t] - int(share[t])), t)):
-            if rest <= 0:
-                break
-            if give[t] < left[t]:
-                give[t] += 1
-                rest -= 1
+        alloc = {t: int(share[t]) for t in left}
+        rest = budget - sum(alloc.values())  # the rounding remainder: largest fractional parts first
+        for t in sorted(left, key=lambda t: (-(share[t] - int(share[t])), t))[:rest]:
+            alloc[t] += 1
+        give = {t: min(alloc[t], left[t]) for t in left}  # a task that runs short leaves the rest to the next round
         for t, g in give.items():
             out[t] += g
             left[t] -= g
