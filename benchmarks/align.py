@@ -200,7 +200,10 @@ def markdown(report: dict) -> str:
     a = report["args"]
     lines = ["# Recommendation-knowledge alignment on amazon-scientific and ml-100k (SmolLM2-135M-Instruct, CPU)", "",
              f"Run {report['finished']} on {report['machine']}, {report['minutes']} min in all; load average "
-             f"before / after: {report['load_before']} / {report['load_after']}; peak RSS {report['peak_rss_mb']} MB.",
+             f"before / after: {report['load_before']} / {report['load_after']}; peak RSS {report['peak_rss_mb']} MB."
+             + "".join(f" Datasets {', '.join(m['datasets'])} ran in a parallel process (same code and sizes): "
+                       f"{m['minutes']} min, load {m['load_before']} / {m['load_after']}, peak RSS "
+                       f"{m['peak_rss_mb']} MB." for m in report.get("merged_runs", [])),
              "", f"Sizes (a shared 2-core CPU): {a['test_users']} test users per dataset, a budget of {a['budget']} "
              f"training samples per system and seed, {a['epochs']} epoch(s), batch {a['batch']}, LoRA rank "
              f"{a['rank']} on q/v of every layer, lr {a['lr']}, retrieval by trie-constrained beam search "
@@ -238,12 +241,17 @@ NOTES = ["## What this measures, and what it does not", "",
          "Holm-corrected over every test in the report; with this few users only large effects could show.", ""]
 
 
-def write(report: dict, args, started: float) -> None:
+def adjust(report: dict) -> None:
+    """Holm-correct every test of every dataset in the report together."""
     pvalues = {f"{d}/{k}": t["p"] for d, e in report["datasets"].items() for k, t in e["tests"]["tests"].items()}
     adjusted = holm(pvalues)
     for d, e in report["datasets"].items():
         for k, t in e["tests"]["tests"].items():
             t["p_holm"] = round(adjusted[f"{d}/{k}"], 5)
+
+
+def write(report: dict, args, started: float) -> None:
+    adjust(report)
     report |= {"finished": datetime.now(UTC).isoformat(timespec="seconds"), "load_after": load(),
                "minutes": round((time.time() - started) / 60, 1),
                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
@@ -271,6 +279,8 @@ def parse(argv: list[str] | None):
     parser.add_argument("--llm", default="smollm2")
     parser.add_argument("--out", type=Path, default=REPORTS)
     parser.add_argument("--render", type=Path, help="Only re-render the Markdown of this report JSON.")
+    parser.add_argument("--merge", type=Path, nargs="*", default=[],
+                        help="With --render: add the datasets of these report JSONs (run in parallel).")
     args = parser.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",")]
     return args
@@ -280,9 +290,17 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     args = parse(argv)
-    if args.render:  # re-render the Markdown of a finished run's JSON
+    if args.render:  # re-render a finished run's JSON (datasets of --merge reports added, Holm redone)
         report = json.loads(args.render.read_text())
-        (args.render.with_suffix(".md")).write_text(markdown(report))
+        for other in args.merge:
+            extra = json.loads(other.read_text())
+            report["datasets"] |= extra["datasets"]
+            report["merged_runs"] = report.get("merged_runs", []) + [
+                {k: extra[k] for k in ("finished", "minutes", "load_before", "load_after", "peak_rss_mb")}
+                | {"datasets": list(extra["datasets"])}]
+        adjust(report)
+        args.render.write_text(json.dumps(report, indent=2, default=str))
+        args.render.with_suffix(".md").write_text(markdown(report))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started, load_before = time.time(), load()
