@@ -170,7 +170,7 @@ def test_retrieve_command_returns_item_ids_for_a_user(trained, monkeypatch):
         result = CliRunner().invoke(app, ["align", "retrieve", "--model", summary["model_dir"], "--data", "tiny",
                                           "--user", "uc", "--k", "3", "--json"])
         assert result.exit_code == 0, result.output
-        line = json.loads(result.output.strip().splitlines()[-1])
+        line = json.loads(result.stdout.strip().splitlines()[-1])
         ids = line["results"][0]["item_ids"]
         assert len(ids) == 3 and not {"c1", "c2"} & set(ids)  # uc's own items never come back
         bad = CliRunner().invoke(app, ["align", "retrieve", "--model", summary["model_dir"], "--data", "tiny",
