@@ -69,6 +69,7 @@ def samples_md(frame: pd.DataFrame) -> list[str]:
 def one_dataset(name: str, args) -> dict:
     from jobs.align import baselines, data, train
     from jobs.align.train import build_catalogue, eval_inputs, test_users
+    from jobs.core import lake
     from models.align.prompts import SYSTEM
     from models.llmrec.layout import Codec
     from models.llmrec.loading import load_tokenizer
@@ -77,8 +78,12 @@ def one_dataset(name: str, args) -> dict:
     settings = Settings(home=args.home / name)
     entry = {"prepare": prepare(settings, DATASETS / name), "runs": []}
     started = time.time()
-    table = data.run(settings, split="loo", name="bench", seed=args.seeds[0], max_history=args.max_history,
-                     max_title_chars=args.max_title_chars)
+    if args.reuse and lake.exists(settings, data.align_table("bench")):
+        meta = data.read_samples(settings, "bench")[1]
+        table = {"seconds": "reused", "meta": meta}
+    else:
+        table = data.run(settings, split="loo", name="bench", seed=args.seeds[0], max_history=args.max_history,
+                         max_title_chars=args.max_title_chars)
     entry["data"] = {"seconds": table["seconds"], "kept": table["meta"]["kept"], "skipped": table["meta"]["skipped"],
                      "bad_input": table["meta"]["bad_input"]}
     frame, _, cat_table = data.read_samples(settings, "bench")
@@ -89,8 +94,14 @@ def one_dataset(name: str, args) -> dict:
     inputs = eval_inputs(frame, catalogue, users)
     entry["conventional"] = {}
     for model in ("sasrec", "bpr"):
-        run = baselines.train(settings, model=model, split="loo", seed=args.seeds[0],
-                              epochs=args.sasrec_epochs if model == "sasrec" else None)
+        run_dir = settings.runs_dir / f"align-{model}-loo-s{args.seeds[0]}"
+        if args.reuse and (run_dir / "metrics.json").is_file():
+            from jobs.train import run_folder
+
+            run = run_folder.summary(run_dir) | {"run_dir": str(run_dir), "train_seconds": "reused"}
+        else:
+            run = baselines.train(settings, model=model, split="loo", seed=args.seeds[0],
+                                  epochs=args.sasrec_epochs if model == "sasrec" else None)
         top, seconds = baselines.top_lists(settings, split="loo", run_dir=Path(run["run_dir"]), users=inputs["users"],
                                            catalogue=catalogue)
         result = evaluate_top_lists(top, inputs["targets"], len(catalogue), ks=(5, 10))
@@ -101,16 +112,25 @@ def one_dataset(name: str, args) -> dict:
             "full_split_test": {k: v for k, v in run.get("metrics", {}).items() if k in ("ndcg_at_10", "recall_at_10")}}
         print(f"{name} {model}: {entry['conventional'][model]['metrics']}", flush=True)
     for seed in args.seeds:
-        summary = train.run(settings, data="bench", llm=args.llm, budget=args.budget, max_test=args.test_users,
-                            test_seed=args.seeds[0], zero_shot=seed == args.seeds[0], rank=args.rank,
-                            alpha=2.0 * args.rank, epochs=args.epochs, batch_size=args.batch, lr=args.lr,
-                            beams=args.beams, max_length=args.max_length, seed=seed,
-                            output_dir=settings.runs_dir / f"align-bench-s{seed}")
+        out = settings.runs_dir / f"align-bench-s{seed}"
+        done = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").is_file() else None
+        if args.reuse and done and done["budget"] == args.budget and done["test_users"] == len(inputs["users"]):
+            summary = done
+        elif args.no_train:
+            print(f"{name} seed {seed}: no finished run to reuse, left out", flush=True)
+            continue
+        else:
+            summary = train.run(settings, data="bench", llm=args.llm, budget=args.budget, max_test=args.test_users,
+                                test_seed=args.seeds[0], zero_shot=seed == args.seeds[0], rank=args.rank,
+                                alpha=2.0 * args.rank, epochs=args.epochs, batch_size=args.batch, lr=args.lr,
+                                beams=args.beams, max_length=args.max_length, seed=seed, output_dir=out)
         scores = pd.read_parquet(summary["scores_path"])
         entry["runs"].append({"seed": seed, "summary": summary, "scores": scores.drop(
             columns=[c for c in scores.columns if c.endswith("_top")]).to_dict(orient="list"), "load_after": load()})
         print(f"{name} seed {seed} done at {round((time.time() - started) / 60, 1)} min, load {load()}: "
               f"{summary['metrics']}", flush=True)
+    if not entry["runs"]:
+        raise RuntimeError(f"{name}: no LLM run finished")
     entry["tests"] = significance(entry)
     return entry
 
@@ -278,6 +298,9 @@ def parse(argv: list[str] | None):
     parser.add_argument("--sasrec-epochs", type=int, default=15)
     parser.add_argument("--llm", default="smollm2")
     parser.add_argument("--out", type=Path, default=REPORTS)
+    parser.add_argument("--reuse", action="store_true",
+                        help="Reuse the task table, conventional runs and finished seeds under --home (resume).")
+    parser.add_argument("--no-train", action="store_true", help="With --reuse: report only what has finished.")
     parser.add_argument("--render", type=Path, help="Only re-render the Markdown of this report JSON.")
     parser.add_argument("--merge", type=Path, nargs="*", default=[],
                         help="With --render: add the datasets of these report JSONs (run in parallel).")
