@@ -6,7 +6,8 @@ cut a train/valid/test split, refresh the LLM user and item profiles, validate t
 statistics, publish everything to the Feast feature store, train each selected CF model twice (the
 no-LLM baseline and the LLM-KT variant), evaluate and log both runs to MLflow, gate the KT model against
 the current champion and the baseline, register it as `challenger` and promote it to `champion` when it
-passed. On request it also trains CoRA and DELRec (`ktrec-cora`, `ktrec-delrec`) after the CF models.
+passed. On request it also trains CoRA, DELRec and the alignment model (`ktrec-cora`, `ktrec-delrec`,
+`ktrec-align`) after the CF models.
 
 Each task calls one function in `jobs/` and passes paths and small summaries on. Every output is keyed
 on the run's logical date, so clearing and rerunning a date replaces its outputs instead of adding more.
@@ -42,13 +43,8 @@ PARAMS = {
         description="Folder or file to ingest; empty uses the configured default (MovieLens 100K).",
         section="Data",
     ),
-    "full_refresh": Param(
-        False,
-        type="boolean",
-        title="Full refresh",
-        description="Regenerate every profile instead of only those whose inputs changed.",
-        section="Data",
-    ),
+    "full_refresh": Param(False, type="boolean", title="Full refresh", section="Data",
+                          description="Regenerate every profile instead of only those whose inputs changed."),
     "split_strategy": Param(
         "random",
         type="string",
@@ -96,25 +92,19 @@ PARAMS = {
         "(train.local_mode: beside the task, or on the Spark cluster's executors).",
         section="Training",
     ),
-    "cora": Param(
-        False,
-        type="boolean",
-        title="Train CoRA",
-        description="Also train a CoRA adapter for the frozen LLM (SmolLM2 by default) on the KT model's "
-        "embeddings, and register it as ktrec-cora. Slow without a GPU.",
-        section="Training",
-    ),
+    "cora": Param(False, type="boolean", title="Train CoRA", section="Training", description=(
+        "Also train a CoRA adapter for the frozen LLM (SmolLM2 by default) on the KT model's embeddings, and "
+        "register it as ktrec-cora. Slow without a GPU.")),
     "delrec": Param(False, type="boolean", title="Train DELRec", section="Training", description=(
         "Also distil a SASRec teacher (trained on leave-one-out training prefixes) into a soft prompt for the LLM "
         "(SmolLM2 by default), tune it with LoRA on 20-candidate next-item prompts and register it as "
         "ktrec-delrec, gated on test HR@1 against SASRec and the no-soft-prompt ablation. Slow without a GPU.")),
-    "promote": Param(
-        True,
-        type="boolean",
-        title="Promote",
-        description="Make a challenger that passes the gate the champion; off only registers it.",
-        section="Registry",
-    ),
+    "align": Param(False, type="boolean", title="Train alignment", section="Training", description=(
+        "Also tune the LLM (SmolLM2 by default) with LoRA on recommendation tasks plus auxiliary language tasks "
+        "(masked item modelling, masked item text, BPR in words), retrieve over the whole catalogue and register "
+        "it as ktrec-align, gated on retrieval NDCG@10 against the rec-only twin. Slow without a GPU.")),
+    "promote": Param(True, type="boolean", title="Promote", section="Registry",
+                     description="Make a challenger that passes the gate the champion; off only registers it."),
 }
 
 
@@ -281,6 +271,14 @@ def train_delrec(results: list, cut: dict, params: dict | None = None, **context
                       run_date=_run_date(context), promote=params["promote"])
 
 
+@task(pool="gpu", queue="gpu", execution_timeout=timedelta(hours=4))
+def train_align(results: list, cut: dict, params: dict | None = None, **context) -> dict:
+    _optional(params, "align", "Alignment")
+    from jobs.nightly.tasks import train_align as run_align
+
+    return run_align(_settings(), split=cut["name"], run_date=_run_date(context), promote=params["promote"])
+
+
 @dag(dag_id=NIGHTLY_DAG_ID, schedule="0 2 * * *", start_date=datetime(2026, 1, 1, tzinfo=UTC), catchup=False,
      max_active_runs=1, default_args=DEFAULT_ARGS, params=PARAMS, tags=["ktrec", "nightly"], doc_md=__doc__)
 def ktrec_nightly():
@@ -291,6 +289,7 @@ def ktrec_nightly():
     promote.expand(registered=register.expand(gated=gate.expand(evaluated=evaluate(results))))
     train_cora(results, cut)
     train_delrec(results, cut)
+    train_align(results, cut)
 
 
 ktrec_nightly()

@@ -239,3 +239,37 @@ def min_detectable_effect(diff_sd: float, n: int, *, alpha: float = 0.05, power:
     if n < 2:
         return float("nan")
     return float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * diff_sd / np.sqrt(n))
+
+
+def evaluate_top_lists(top: Sequence[Sequence[int]], targets: np.ndarray, n_items: int, *,
+                       ks: Sequence[int] = (5, 10)) -> EvalResult:
+    """Full-ranking metrics from each user's retrieved list (item indices, best first, already without the
+    user's masked items) against one target item index per user: an item outside the list is not retrieved.
+    The protocol is ``full``: the lists were drawn from every item of the catalogue."""
+    targets = np.asarray(targets, dtype=np.int64)
+    if len(top) != len(targets):
+        raise ValueError(f"one list per target needed, got {len(top)} lists and {len(targets)} targets")
+    ks = tuple(sorted({int(k) for k in ks}))
+    scores = np.full((len(targets), n_items), -np.inf)
+    for row, items in enumerate(top):
+        items = np.asarray(items, dtype=np.int64)
+        if len(set(items.tolist())) != len(items) or ((items < 0) | (items >= n_items)).any():
+            raise ValueError(f"list {row} repeats an item or holds an index outside 0..{n_items - 1}")
+        scores[row, items] = -np.arange(len(items), dtype=np.float64)
+    target_rows = np.zeros(scores.shape, dtype=bool)
+    target_rows[np.arange(len(targets)), targets] = True
+    # Only retrieved items are ranked; a target outside its list counts as no hit at any k.
+    values = (_rank_metrics(scores, np.isfinite(scores), target_rows, ks) if len(targets)
+              else np.zeros((0, len(METRICS) * len(ks))))
+    keys = [metric_key(m, k) for m in METRICS for k in ks]
+    return EvalResult(protocol="full", ks=ks, users=np.arange(len(targets)),
+                      per_user=dict(zip(keys, values.T, strict=False)))
+
+
+def rating_errors(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
+    """RMSE and MAE of predicted against actual ratings (and the per-user squared / absolute errors' n)."""
+    predicted, actual = np.asarray(predicted, dtype=np.float64), np.asarray(actual, dtype=np.float64)
+    if predicted.shape != actual.shape or predicted.ndim != 1 or not len(actual):
+        raise ValueError(f"rating_errors needs two equal non-empty 1-d arrays, got {predicted.shape}, {actual.shape}")
+    error = predicted - actual
+    return {"rmse": float(np.sqrt((error ** 2).mean())), "mae": float(np.abs(error).mean()), "n": len(actual)}

@@ -15,7 +15,7 @@ from jobs.cli import app
 from jobs.cli.common import parse_time
 
 PIPELINE = ["settings", "ingest", "datasets", "validate", "split", "profiles", "models", "stats", "materialize",
-            "train", "tune", "register", "promote", "cora", "delrec", "demo"]
+            "train", "tune", "register", "promote", "cora", "delrec", "align", "demo"]
 
 
 def listed_commands(output: str) -> list[str]:

@@ -74,21 +74,22 @@ def test_nightly_structure(airflow_configured):
     assert downstream == {
         "ingest": ["validate"],
         "validate": ["split"],
-        "split": ["profiles", "stats", "train", "train_cora", "train_delrec"],
+        "split": ["profiles", "stats", "train", "train_align", "train_cora", "train_delrec"],
         "profiles": ["validate_profiles"],
         "validate_profiles": ["stats"],
         "stats": ["materialize"],
         "materialize": ["train"],
         "selected_models": ["train"],
-        "train": ["evaluate", "train_cora", "train_delrec"],
+        "train": ["evaluate", "train_align", "train_cora", "train_delrec"],
         "train_cora": [],
         "train_delrec": [],
+        "train_align": [],
         "evaluate": ["gate"],
         "gate": ["register"],
         "register": ["promote"],
         "promote": [],
     }
-    gpu_tasks = {"profiles", "train", "train_cora", "train_delrec"}
+    gpu_tasks = {"profiles", "train", "train_cora", "train_delrec", "train_align"}
     assert {t.task_id for t in dag.tasks if t.pool == "gpu"} == gpu_tasks
     assert {t.task_id for t in dag.tasks if t.queue == "gpu"} == gpu_tasks
     assert all(t.execution_timeout is not None and t.retry_exponential_backoff for t in dag.tasks)
@@ -108,6 +109,8 @@ def test_nightly_params_are_typed_and_documented(airflow_configured):
     dag.params.validate()  # the defaults are valid
     delrec = dag.params.get_param("delrec")  # off by default; the trigger form says what it does
     assert delrec.value is False and delrec.schema["type"] == "boolean" and "ktrec-delrec" in delrec.description
+    align = dag.params.get_param("align")
+    assert align.value is False and align.schema["type"] == "boolean" and "ktrec-align" in align.description
     models, epochs = dag.params.get_param("models"), dag.params.get_param("epochs")
     processes = dag.params.get_param("num_processes")
     assert models.resolve(value=["bpr", "sasrec"]) == ["bpr", "sasrec"]

@@ -152,9 +152,10 @@ def test_nightly_end_to_end_rerun_and_bad_batch(pipeline, tmp_path):
     first = run(NIGHT_1, _conf(good))
     print(f"dag.test() wall time, night 1 (40 users): {first['seconds']} s", flush=True)
     assert first["state"] == "success", first
-    # Every task succeeds except CoRA and DELRec, which are off unless the `cora` / `delrec` params ask for them.
+    # Every task succeeds except CoRA, DELRec and alignment, off unless the `cora` / `delrec` / `align` params ask.
     assert {k: v for k, v in first["tasks"].items() if v != "success"} == {"train_cora": "skipped",
-                                                                           "train_delrec": "skipped"}
+                                                                           "train_delrec": "skipped",
+                                                                           "train_align": "skipped"}
     assert {k for k in first["tasks"] if k.startswith("train[")} == {"train[0]", "train[1]"}
     state = _registry_state(settings)
     assert len(state["runs"]) == 2 and state["versions"] == ["1"]
@@ -209,7 +210,8 @@ def test_nightly_end_to_end_rerun_and_bad_batch(pipeline, tmp_path):
     bad = run(NIGHT_3, _conf(ml100k_slice(tmp_path / "bad", users=40, corrupt=True)))
     assert bad["state"] == "failed"
     assert bad["tasks"]["validate"] == "failed"
-    for task in ("split", "materialize", "evaluate", "register", "promote", "train_cora", "train_delrec"):
+    for task in ("split", "materialize", "evaluate", "register", "promote", "train_cora", "train_delrec",
+                 "train_align"):
         assert bad["tasks"].get(task) in ("upstream_failed", None), (task, bad["tasks"])
     assert _registry_state(settings) == state
     assert _feature_files(settings) == features_before

@@ -160,7 +160,7 @@ def test_nightly_runs_through_the_rest_api(airflow, tmp_path):
     )
     assert run["state"] == "success", run
     states = run["task_states"]
-    optional = ("train_cora", "train_delrec")  # CoRA and DELRec are off by default
+    optional = ("train_cora", "train_delrec", "train_align")  # CoRA, DELRec and alignment are off by default
     assert {task: states.pop(task) for task in optional} == dict.fromkeys(optional, "skipped")
     assert set(states.values()) == {"success"}
     # Celery: the `gpu` queue's tasks ran on the gpu worker only, everything else on the default worker.

@@ -13,7 +13,21 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from jobs.cli import cora, delrec, ingest, nightly, profiles, publish, registry, settings, split, train, tune, validate
+from jobs.cli import (
+    align,
+    cora,
+    delrec,
+    ingest,
+    nightly,
+    profiles,
+    publish,
+    registry,
+    settings,
+    split,
+    train,
+    tune,
+    validate,
+)
 
 # (name, command or sub-app) in pipeline order; `ktrec --help` lists them in this order.
 STEPS: tuple[tuple[str, Callable[..., Any] | typer.Typer], ...] = (
@@ -32,6 +46,7 @@ STEPS: tuple[tuple[str, Callable[..., Any] | typer.Typer], ...] = (
     ("promote", registry.promote),
     ("cora", cora.cora_app),
     ("delrec", delrec.app),
+    ("align", align.app),
     ("demo", nightly.demo),
 )
 PIPELINE = tuple(name for name, _ in STEPS)

@@ -225,3 +225,33 @@ def train_delrec(
     decision = register_delrec(settings, summary=summary, run_key=f"{NIGHTLY_DAG_ID}/{run_date.isoformat()}/delrec",
                                promote=promote)
     return decision | {"teacher_source": source, "split": loo}
+
+
+def train_align(
+    settings: Settings, *, split: str, run_date: date, promote: bool, llm: str = "smollm2", budget: int = 128,
+    max_test: int | None = 50,
+) -> dict[str, Any]:
+    """Alignment on the night's events: task samples, the systems, registration as ``ktrec-align``.
+
+    Reads the night's split when it is leave-one-out; otherwise the night's events get a leave-one-out split of
+    their own (``align-<date>``, same cut-off), as for DELRec.
+    """
+    from jobs.align import data as align_data
+    from jobs.align import train as align_train
+    from jobs.align.register import register_align
+    from jobs.split.table import read_meta
+
+    name, meta = f"align-{run_date.isoformat()}", read_meta(settings, split)
+    loo = split
+    if meta.get("strategy") != "loo":
+        from jobs.split import run as make_split
+
+        make_split(settings, strategy="loo", name=name,
+                   as_of=datetime.fromisoformat(meta["as_of"]) if meta.get("as_of") else None)
+        loo = name
+    align_data.run(settings, split=loo, name=name, seed=settings.seed)
+    summary = align_train.run(settings, data=name, llm=llm, budget=budget, max_test=max_test, seed=settings.seed,
+                              output_dir=settings.runs_dir / run_date.isoformat() / "align")
+    decision = register_align(settings, summary=summary, run_key=f"{NIGHTLY_DAG_ID}/{run_date.isoformat()}/align",
+                              promote=promote)
+    return decision | {"split": loo}
