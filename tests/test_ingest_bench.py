@@ -7,6 +7,8 @@ import csv
 import math
 from datetime import UTC, datetime
 
+import pytest
+
 from benchmarks import ingest as bench
 
 N, BAD_FRACTION = 3000, 0.01
@@ -37,6 +39,7 @@ def by_hand(path) -> tuple[int, int]:
     return len(keys), bad
 
 
+@pytest.mark.slow
 def test_engines_agree_with_the_file_and_ktrec_scans_once(tmp_path):
     planted = bench.generate(tmp_path / "events.csv", N, bad_fraction=BAD_FRACTION)
     kept, bad = by_hand(tmp_path / "events.csv")
