@@ -278,7 +278,8 @@ def bench(sizes: list[int], *, engines: list[str], bad_fraction: float, master: 
                     log.info("%d rows, %s #%d: %.1fs (load %.1f)", n, engine, rep + 1, result["seconds"],
                              result["load_avg_1m"])
             summary = {e: engine_summary(r, n, planted) for e, r in runs.items()}
-            entry = {"rows": n, "csv_mb": planted["bytes"] / 1e6, "planted_bad": planted["bad"],
+            entry = {"rows": n, "measured": datetime.now(UTC).isoformat(timespec="seconds"),
+                     "csv_mb": planted["bytes"] / 1e6, "planted_bad": planted["bad"],
                      "expected_kept": planted["kept"], "engines": summary,
                      "skipped": sorted(set(engines) - set(todo))}
             if "ktrec" in summary:
@@ -428,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pandas-max", type=float, default=5e6, help="skip pandas above this many events")
     parser.add_argument("--timeout", type=int, default=3600)
     parser.add_argument("--report", default="ingest", help="report name under benchmarks/reports/")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the report's results for sizes this run does not measure (a rerun of a subset)")
     parser.add_argument("--worker", choices=list(ENGINE_NAMES), help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
@@ -450,8 +453,17 @@ def main(argv: list[str] | None = None) -> int:
     extra = {}
     REPORTS.mkdir(parents=True, exist_ok=True)
 
+    kept = []
+    if args.append and (REPORTS / f"{args.report}.json").is_file():
+        previous = json.loads((REPORTS / f"{args.report}.json").read_text())
+        kept = [r for r in previous["results"] if r["rows"] not in sizes]
+
     def write(report: dict) -> None:
         report["machine"].update(extra)
+        if kept:
+            report["results"] = sorted(kept + [r for r in report["results"] if r not in kept],
+                                       key=lambda r: r["rows"])
+            report["sizes_planned"] = sorted({r["rows"] for r in report["results"]} | set(sizes))
         (REPORTS / f"{args.report}.json").write_text(json.dumps(report, indent=2) + "\n")
         (REPORTS / f"{args.report}.md").write_text(markdown(report))
 
