@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -242,7 +243,7 @@ def parse_repeats(spec: str, sizes: list[int]) -> dict[int, int]:
 
 def bench(sizes: list[int], *, engines: list[str], bad_fraction: float, master: str, partitions: int,
           timeout: int, repeats: dict[int, int], conf: dict | None = None, pandas_max: int = 5_000_000,
-          tmp_root: str | None = None, progress=None) -> dict:
+          tmp_root: str | None = None, progress=None, parallel: bool = False) -> dict:
     """Each size: generate the log once, then every engine on it, interleaved per repeat (same sitting).
     ``progress`` gets the report so far after each size (a long run killed later still leaves figures)."""
     import psutil
@@ -257,7 +258,7 @@ def bench(sizes: list[int], *, engines: list[str], bad_fraction: float, master: 
                         "python": platform.python_version(), "spark_master": master,
                         "shuffle_partitions": partitions, "spark_conf": conf},
             "engines": engines, "bad_fraction": bad_fraction, "pandas_max_rows": pandas_max, "results": results,
-            "sizes_planned": sizes, "load_avg_end": os.getloadavg(),
+            "sizes_planned": sizes, "load_avg_end": os.getloadavg(), "parallel": parallel,
         }
 
     for n in sizes:
@@ -269,16 +270,24 @@ def bench(sizes: list[int], *, engines: list[str], bad_fraction: float, master: 
             todo = [e for e in engines if e != "pandas" or n <= pandas_max]
             runs: dict[str, list[dict]] = {e: [] for e in todo}
             for rep in range(repeats.get(n, 1)):
-                for engine in todo:
+                def one(engine: str, rep: int = rep, n: int = n, csv_path: Path = csv_path) -> dict:
                     work = Path(tmp) / f"{engine}-{rep}"
                     result = run_engine(engine, csv_path, work, master=master, partitions=partitions, conf=conf,
                                         timeout=timeout)
                     shutil.rmtree(work, ignore_errors=True)
-                    runs[engine].append(result)
                     log.info("%d rows, %s #%d: %.1fs (load %.1f)", n, engine, rep + 1, result["seconds"],
                              result["load_avg_1m"])
+                    return result
+
+                if parallel:  # all engines of a repeat at once: the same conditions on a shared machine
+                    with ThreadPoolExecutor(len(todo)) as pool:
+                        for engine, result in zip(todo, pool.map(one, todo), strict=True):
+                            runs[engine].append(result)
+                else:
+                    for engine in todo:
+                        runs[engine].append(one(engine))
             summary = {e: engine_summary(r, n, planted) for e, r in runs.items()}
-            entry = {"rows": n, "measured": datetime.now(UTC).isoformat(timespec="seconds"),
+            entry = {"rows": n, "measured": datetime.now(UTC).isoformat(timespec="seconds"), "parallel": parallel,
                      "csv_mb": planted["bytes"] / 1e6, "planted_bad": planted["bad"],
                      "expected_kept": planted["kept"], "engines": summary,
                      "skipped": sorted(set(engines) - set(todo))}
@@ -429,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pandas-max", type=float, default=5e6, help="skip pandas above this many events")
     parser.add_argument("--timeout", type=int, default=3600)
     parser.add_argument("--report", default="ingest", help="report name under benchmarks/reports/")
+    parser.add_argument("--parallel", action="store_true",
+                        help="run the engines of each repeat at the same time (fair on an oversubscribed machine)")
     parser.add_argument("--append", action="store_true",
                         help="keep the report's results for sizes this run does not measure (a rerun of a subset)")
     parser.add_argument("--worker", choices=list(ENGINE_NAMES), help=argparse.SUPPRESS)
@@ -469,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
 
     options = dict(engines=engines, bad_fraction=args.bad_fraction, partitions=args.partitions,
                    timeout=args.timeout, repeats=parse_repeats(args.repeats, sizes), pandas_max=int(args.pandas_max),
-                   progress=write)
+                   progress=write, parallel=args.parallel)
     if args.cluster_workers:
         extra["cluster"] = {"workers": args.cluster_workers, "cores_each": 1, "worker_memory": args.worker_memory}
         with tempfile.TemporaryDirectory(prefix="ktrec-cluster-") as tmp, \
