@@ -318,7 +318,12 @@ def markdown(report: dict) -> str:
         "(Spark session start-up excluded, given apart); engines interleaved per repeat on the same file. "
         "Counts: kept rows (after dedupe) and quarantined rows, checked against what the generator planted."
         + (f" Standalone cluster: {m['cluster']['workers']} workers × {m['cluster']['cores_each']} core "
-           f"({m['cluster']['worker_memory']} each) on this machine." if "cluster" in m else "")
+           f"({m['cluster']['worker_memory']} each) on this machine; CPU s and peak RSS are the driver's processes "
+           "only (the executors run under the workers), the executors' CPU is in the event-log table."
+           if "cluster" in m else "")
+        + (" The engines of a repeat ran at the same time (`--parallel`) at "
+           + ", ".join(f"{r['rows']:,}" for r in report["results"] if r.get("parallel"))
+           + " events, one after the other elsewhere." if any(r.get("parallel") for r in report["results"]) else "")
         + (" Not measured (the run was stopped before): "
            + ", ".join(f"{n:,}" for n in report["sizes_planned"][len(report["results"]):]) + " events."
            if len(report.get("sizes_planned", [])) > len(report["results"]) else ""), "",
@@ -366,6 +371,17 @@ def markdown(report: dict) -> str:
             lines.append(f"| {r['rows']:,} | {ENGINE_NAMES[name]} | {s['jobs']} | {s['stages']} | "
                          f"{s['source_passes']} | {s['job_seconds']:.1f} | {run['seconds']:.1f} | {top} |")
     return "\n".join(lines) + "\n"
+
+
+def document(report: dict, name: str) -> str:
+    """The report's Markdown; the main report also carries the cluster run's section when there is one."""
+    text = ("# Ingest benchmark" + ("" if name == "ingest" else f": {name}") + "\n\n") + markdown(report)
+    cluster = REPORTS / "ingest_cluster.json"
+    if name == "ingest" and cluster.is_file():
+        text += "\n" + markdown(json.loads(cluster.read_text()))
+    if (REPORTS / "ingest_notes.md").is_file():
+        text += "\nWhere the time goes, what changed and what is not measured: `ingest_notes.md`.\n"
+    return text
 
 
 def standalone_cluster(work: Path, *, workers: int, cores: int, memory: str):
@@ -442,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the engines of each repeat at the same time (fair on an oversubscribed machine)")
     parser.add_argument("--append", action="store_true",
                         help="keep the report's results for sizes this run does not measure (a rerun of a subset)")
+    parser.add_argument("--render", action="store_true", help="rewrite the Markdown from the JSON report only")
     parser.add_argument("--worker", choices=list(ENGINE_NAMES), help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
@@ -455,6 +472,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         threads = int(args.spark_master[6:-1]) if args.spark_master.startswith("local[") else os.cpu_count()
         sys.stdout.write(json.dumps(local_worker(args.worker, args.csv, args.home, threads)) + "\n")
+        return 0
+    if args.render:
+        report = json.loads((REPORTS / f"{args.report}.json").read_text())
+        (REPORTS / f"{args.report}.md").write_text(document(report, args.report))
         return 0
     sizes = [int(float(s)) for s in args.sizes.split(",") if s.strip()]
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
@@ -476,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
                                        key=lambda r: r["rows"])
             report["sizes_planned"] = sorted({r["rows"] for r in report["results"]} | set(sizes))
         (REPORTS / f"{args.report}.json").write_text(json.dumps(report, indent=2) + "\n")
-        (REPORTS / f"{args.report}.md").write_text(markdown(report))
+        (REPORTS / f"{args.report}.md").write_text(document(report, args.report))
 
     options = dict(engines=engines, bad_fraction=args.bad_fraction, partitions=args.partitions,
                    timeout=args.timeout, repeats=parse_repeats(args.repeats, sizes), pandas_max=int(args.pandas_max),
@@ -491,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report = bench(sizes, master=args.spark_master, conf=conf, **options)
     write(report)
-    sys.stdout.write(markdown(report))
+    sys.stdout.write(document(report, args.report))
     return 0
 
 
