@@ -135,7 +135,8 @@ class PeakRss:
 def _spark_settings(home: Path, master: str, partitions: int, conf: dict[str, str]):
     from jobs.core.settings import Settings
 
-    return Settings(home=home, spark={"master": master, "shuffle_partitions": partitions, "driver_memory": "4g",
+    memory = os.environ.get("KTREC_BENCH_DRIVER_MEMORY", "4g")
+    return Settings(home=home, spark={"master": master, "shuffle_partitions": partitions, "driver_memory": memory,
                                       "conf": conf})
 
 
@@ -256,7 +257,8 @@ def bench(sizes: list[int], *, engines: list[str], bad_fraction: float, master: 
             "benchmark": "ingest", "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
                         "python": platform.python_version(), "spark_master": master,
-                        "shuffle_partitions": partitions, "spark_conf": conf},
+                        "shuffle_partitions": partitions, "spark_conf": conf,
+                        "driver_memory": os.environ.get("KTREC_BENCH_DRIVER_MEMORY", "4g")},
             "engines": engines, "bad_fraction": bad_fraction, "pandas_max_rows": pandas_max, "results": results,
             "sizes_planned": sizes, "load_avg_end": os.getloadavg(), "parallel": parallel,
         }
@@ -288,6 +290,7 @@ def bench(sizes: list[int], *, engines: list[str], bad_fraction: float, master: 
                         runs[engine].append(one(engine))
             summary = {e: engine_summary(r, n, planted) for e, r in runs.items()}
             entry = {"rows": n, "measured": datetime.now(UTC).isoformat(timespec="seconds"), "parallel": parallel,
+                     "driver_memory": os.environ.get("KTREC_BENCH_DRIVER_MEMORY", "4g"),
                      "csv_mb": planted["bytes"] / 1e6, "planted_bad": planted["bad"],
                      "expected_kept": planted["kept"], "engines": summary,
                      "skipped": sorted(set(engines) - set(todo))}
@@ -451,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="start a standalone master and this many workers on loopback and run on them")
     parser.add_argument("--worker-memory", default="3g")
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--driver-memory", default="4g", help="Spark driver memory of both Spark engines")
     parser.add_argument("--pandas-max", type=float, default=5e6, help="skip pandas above this many events")
     parser.add_argument("--timeout", type=int, default=3600)
     parser.add_argument("--report", default="ingest", help="report name under benchmarks/reports/")
@@ -465,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     conf = json.loads(args.spark_conf)
+    os.environ["KTREC_BENCH_DRIVER_MEMORY"] = args.driver_memory  # (the workers inherit it)
     if args.worker in ("ktrec", "minimal"):
         result = spark_worker(args.worker, args.csv, args.home, args.spark_master, args.partitions, conf)
         sys.stdout.write(json.dumps(result) + "\n")
