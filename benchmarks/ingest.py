@@ -469,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     conf = json.loads(args.spark_conf)
-    os.environ["KTREC_BENCH_DRIVER_MEMORY"] = args.driver_memory  # (the workers inherit it)
+    if not args.worker:
+        os.environ["KTREC_BENCH_DRIVER_MEMORY"] = args.driver_memory  # (the workers inherit it)
     if args.worker in ("ktrec", "minimal"):
         result = spark_worker(args.worker, args.csv, args.home, args.spark_master, args.partitions, conf)
         sys.stdout.write(json.dumps(result) + "\n")
