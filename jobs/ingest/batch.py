@@ -4,9 +4,13 @@ Read (jobs.ingest.detect: any supported format → parsed events) → :func:`cla
 row, or none) → stage (jobs.ingest.write: dedupe on EVENT_KEY, merge only the ``event_date`` partitions the
 batch touches, hard-link the rest; items, users, quarantine, the manifest) → one commit of every table.
 
-Two passes over the input, both in the JVM: one aggregate per file split yields row counts, the
-quarantined rows and their line numbers (:func:`chunk_stats`); one shuffle by ``event_date`` dedupes and
-writes the valid rows. Meanwhile a driver thread hashes the input files (sha256, the quarantine key).
+One pass over the input: the classified rows, cut down to what the outputs need (:func:`slim`; a bad row
+keeps its line text, a good one does not), are persisted while the first job fills the cache and counts
+them per file split and reason (:func:`split_stats`, a few dozen rows to the driver). The manifest's
+counts and the line-number offsets come from those rows; the interactions write (one shuffle by
+``event_date``), the quarantine and the ids for items/users then read the cache, not the file. Meanwhile
+a driver thread hashes the input files (sha256, the quarantine key). No Python UDF: every row stays in
+the JVM.
 
 Idempotent: rerunning a batch (same input, same batch date) leaves every table with the same rows and the
 manifest with the same content but its timing field ``seconds``; a copy of a file under another name adds
@@ -52,12 +56,14 @@ def parse_timestamp(ts: Column) -> Column:
 
 
 def classify(events: DataFrame, *, settings: Settings, batch_date: date) -> DataFrame:
-    """Add ``reason`` (NULL for a valid row), typed ``rating``, ``event_ts`` and ``event_date``."""
+    """Add ``reason`` (NULL for a valid row), typed ``rating_value``, ``event_ts`` and ``event_date``."""
     cfg = settings.ingest
-    raw, rating_text = F.col("_raw"), F.col("rating")
-    rating = rating_text.try_cast("double")
+    # Typed values first, in their own projection, so the reason chain below reuses them instead of
+    # parsing the same text once per branch.
+    typed = events.select("*", F.col("rating").try_cast("double").alias("_rating"),
+                          parse_timestamp(F.col("ts")).alias("event_ts"))
+    raw, rating_text, rating, event_ts = F.col("_raw"), F.col("rating"), F.col("_rating"), F.col("event_ts")
     has_rating = ~_blank(rating_text)
-    event_ts = parse_timestamp(F.col("ts"))
     future = F.lit((batch_date + timedelta(days=cfg.max_future_days + 1)).isoformat()).cast("timestamp")
     earliest = F.lit(cfg.earliest_event).cast("timestamp")
     reason = (
@@ -76,12 +82,22 @@ def classify(events: DataFrame, *, settings: Settings, batch_date: date) -> Data
         .when(event_ts >= future, F.lit(FUTURE_TS))
         .when(event_ts < earliest, F.lit(OLD_TS))
     )
-    return events.select(
-        "*",
+    return typed.select(
+        *events.columns,
         reason.alias("reason"),
         rating.cast("float").alias("rating_value"),
-        event_ts.alias("event_ts"),
-    ).withColumn("event_date", F.to_date("event_ts"))
+        event_ts,
+        F.to_date(event_ts).alias("event_date"),
+    )
+
+
+def slim(classified: DataFrame) -> DataFrame:
+    """The columns the outputs read (the frame the job persists); only a bad row keeps its text."""
+    return classified.select(
+        "user_id", "item_id", "rating_value", "event_ts", "ts_synthetic", "event_date", "reason",
+        F.when(F.col("reason").isNotNull(), F.col("_raw")).alias("_raw"),
+        "_file", "_block", "_mid", "_first", "_skip",
+    )
 
 
 def good_rows(classified: DataFrame) -> DataFrame:
@@ -92,27 +108,27 @@ def good_rows(classified: DataFrame) -> DataFrame:
     )
 
 
-def chunk_stats(classified: DataFrame) -> DataFrame:
-    """One row per file split: physical lines, first ``_mid``, data rows and the split's bad rows."""
-    bad = F.when(F.col("reason").isNotNull(), F.struct("reason", "_mid", "_raw"))
-    return classified.groupBy("_file", "_block").agg(
+def split_stats(classified: DataFrame) -> list[dict]:
+    """One dict per (file, split, reason): physical lines, the smallest ``_mid`` and data rows (collected)."""
+    stats = classified.groupBy("_file", "_block", "reason").agg(
         F.count_if("_first").alias("lines"),
         F.min("_mid").alias("mid0"),
         F.count_if(~F.col("_skip")).alias("rows"),
-        F.collect_list(bad).alias("bad"),
     )
+    return [r.asDict() for r in stats.collect()]
 
 
 def synthetic_epoch_seconds(settings: Settings) -> int:
     return calendar.timegm(date.fromisoformat(settings.ingest.synthetic_epoch).timetuple())
 
 
-def batch_summary(stats: DataFrame, *, source: Path, fmt: str, batch_date: date) -> dict:
-    """The manifest's counts, from the per-split aggregate."""
-    totals = stats.agg(F.sum("rows").alias("rows"), F.sum(F.size("bad")).alias("bad")).first()
-    rows_read, rows_bad = int(totals["rows"] or 0), int(totals["bad"] or 0)
-    reasons = {r["reason"]: r["n"] for r in stats.select(F.explode("bad.reason").alias("reason"))
-               .groupBy("reason").agg(F.count("*").alias("n")).collect()} if rows_bad else {}
+def batch_summary(splits: list[dict], *, source: Path, fmt: str, batch_date: date) -> dict:
+    """The manifest's counts, from :func:`split_stats`."""
+    reasons: dict[str, int] = {}
+    for s in splits:
+        if s["reason"] is not None and s["rows"]:
+            reasons[s["reason"]] = reasons.get(s["reason"], 0) + s["rows"]
+    rows_read, rows_bad = sum(s["rows"] for s in splits), sum(reasons.values())
     return {
         "batch_date": batch_date.isoformat(), "source": str(source), "format": fmt,
         "rows_read": rows_read, "rows_valid": rows_read - rows_bad, "rows_quarantined": rows_bad,
@@ -130,7 +146,7 @@ def run(
     spark: SparkSession | None = None,
 ) -> dict:
     """Ingest ``source`` as the batch of ``batch_date``; returns the manifest (also written to the lake)."""
-    from jobs.core.spark import get_spark
+    from jobs.core.spark import get_spark, job_description
     from jobs.ingest.detect import read_source
     from jobs.ingest.quarantine import file_digests, quarantine_rows, source_files
     from jobs.ingest.source import ReadOptions
@@ -143,25 +159,25 @@ def run(
     spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
     options = ReadOptions(column_map=dict(column_map or {}), synthetic_epoch_s=synthetic_epoch_seconds(settings))
     batch = read_source(spark, source, fmt=fmt, options=options)
-    classified = classify(batch.events, settings=settings, batch_date=batch_date)
-    stats = chunk_stats(classified).persist()
+    rows = slim(classify(batch.events, settings=settings, batch_date=batch_date)).persist()
     with ThreadPoolExecutor(1) as pool:
         hashing = pool.submit(file_digests, batch.files)
         try:
-            summary = batch_summary(stats, source=source, fmt=batch.format, batch_date=batch_date)
+            with job_description(spark, "ingest: read, classify, count (the one scan)"):
+                splits = split_stats(rows)
+            summary = batch_summary(splits, source=source, fmt=batch.format, batch_date=batch_date)
             if summary["rows_read"] == 0:
                 log.info("ingest: %s holds no rows; nothing published", source)
                 return summary | {"empty": True, "published": [], "partitions_written": [], "items": None,
                                   "users": None, "seconds": round(time.perf_counter() - started, 3)}
-            sources = source_files([r["_file"] for r in stats.select("_file").distinct().collect()],
-                                   hashing.result())
-            quarantined = quarantine_rows(stats, batch_date=batch_date, sources=sources) \
+            sources = source_files({s["_file"] for s in splits}, hashing.result())
+            quarantined = quarantine_rows(rows, splits, batch_date=batch_date, sources=sources) \
                 if summary["rows_quarantined"] else None
             staged, written = stage_tables(
-                spark, settings, batch=batch, good=good_rows(classified), source_name=source.name,
+                spark, settings, batch=batch, good=good_rows(rows), source_name=source.name,
                 quarantined=quarantined, batch_date=batch_date, digests=sorted({d for _, d in sources.values()}))
         finally:
-            stats.unpersist()
+            rows.unpersist()
     summary |= written | {"source_digests": dict(sorted(sources.values())), "empty": False,
                           "manifest": str(manifest_path(settings, batch_date)),
                           "seconds": round(time.perf_counter() - started, 3)}

@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.core.lake import (
@@ -62,19 +62,36 @@ def source_files(uris: Iterable[str], known: Mapping[str, str]) -> dict[str, tup
     return out
 
 
-def quarantine_rows(stats: DataFrame, *, batch_date: date, sources: Mapping[str, tuple[str, str]]) -> DataFrame:
-    """Bad lines in QUARANTINE_COLUMNS: line number = lines in earlier splits + offset in the split + 1."""
-    earlier = Window.partitionBy("_file").orderBy("_block").rowsBetween(Window.unboundedPreceding, -1)
-    offsets = stats.select("_file", "_block", "mid0", "bad",
-                           F.coalesce(F.sum("lines").over(earlier), F.lit(0)).alias("offset"))
-    rows = offsets.select("_file", "mid0", "offset", F.explode("bad").alias("b"))
+def line_offsets(splits: Iterable[Mapping]) -> dict[tuple[str, int], int]:
+    """(file, split start) → what to add to a row's ``_mid`` for its 1-based line number minus one: the lines
+    in the file's earlier splits minus the split's first ``_mid`` (rows of one split are contiguous)."""
+    per: dict[tuple[str, int], tuple[int, int]] = {}
+    for s in splits:
+        key = (s["_file"], s["_block"])
+        lines, mid0 = per.get(key, (0, s["mid0"]))
+        per[key] = (lines + s["lines"], min(mid0, s["mid0"]))
+    out, seen = {}, {}
+    for file, block in sorted(per):
+        lines, mid0 = per[(file, block)]
+        out[(file, block)] = seen.get(file, 0) - mid0
+        seen[file] = seen.get(file, 0) + lines
+    return out
+
+
+def quarantine_rows(classified: DataFrame, splits: Iterable[Mapping], *, batch_date: date,
+                    sources: Mapping[str, tuple[str, str]]) -> DataFrame:
+    """Bad lines in QUARANTINE_COLUMNS, their line numbers from :func:`line_offsets` (a map literal: no join,
+    no window)."""
+    offsets = line_offsets(splits)
+    split_key = F.concat_ws("#", F.col("_file"), F.col("_block").cast("string"))
+    offset = F.create_map(*[F.lit(x) for (file, block), v in offsets.items() for x in (f"{file}#{block}", v)])
     lookup = lambda i: F.create_map(*[F.lit(x) for uri, v in sources.items() for x in (uri, v[i])])  # noqa: E731
-    lines = rows.select(
-        F.col("b.reason").alias("reason"),
+    lines = classified.where(F.col("reason").isNotNull()).select(
+        "reason",
         F.element_at(lookup(0), F.col("_file")).alias("source_file"),
         F.element_at(lookup(1), F.col("_file")).alias("source_digest"),
-        (F.col("offset") + F.col("b._mid") - F.col("mid0") + 1).alias("line_number"),
-        F.make_valid_utf8(F.col("b._raw")).alias("raw"),
+        (F.col("_mid") + F.element_at(offset, split_key) + 1).alias("line_number"),
+        F.make_valid_utf8(F.col("_raw")).alias("raw"),
         F.lit(batch_date).alias("batch_date"),
     )
     rest = [c for c in QUARANTINE_COLUMNS if c != "reason"]

@@ -3,9 +3,10 @@
 The parsed-event contract (:data:`EVENT_FIELDS`) keeps, beside the candidate values, where each row came
 from: the file, the file split (``_block``, the split's start offset) and Spark's
 ``monotonically_increasing_id`` (``_mid``). Rows of one split are contiguous, so a row's line number is
-the number of lines in the file's earlier splits plus ``_mid - min(_mid)`` of its split plus one. That
-costs one small aggregate, and only the quarantine path needs it (see jobs.ingest.quarantine). Reading text and
-splitting it with built-in functions keeps the whole path in the JVM (no Python UDF).
+the number of lines in the file's earlier splits plus ``_mid - min(_mid)`` of its split plus one: the
+per-split counts of jobs.ingest.batch.split_stats (which also give the manifest's counts) are enough
+(jobs.ingest.quarantine.line_offsets). Reading text and splitting it with built-in functions keeps the whole
+path in the JVM (no Python UDF).
 
 Strict parsing: a line that is not a well-formed record of its format gets a structural ``_error``
 (checked in jobs.ingest.batch.classify after the encoding and NUL checks, before any field check):

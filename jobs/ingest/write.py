@@ -44,6 +44,7 @@ from jobs.core.lake import (
     staging_dir,
 )
 from jobs.core.settings import Settings
+from jobs.core.spark import job_description
 from jobs.ingest.quarantine import stage_quarantine
 from jobs.ingest.source import Batch, conform
 
@@ -162,10 +163,13 @@ def stage_entities(spark: SparkSession, settings: Settings, *, name: str, id_col
     if current is not None:
         old = spark.read.schema(ddl).parquet(str(current))
         table = old if table is None else table.unionByName(old.join(table.select(id_col), id_col, "left_anti"))
-    if table is None:
-        table = spark.createDataFrame([], ddl)
-    unseen = seen.select(id_col).distinct().join(table.select(id_col), id_col, "left_anti")
-    result = table.unionByName(conform(unseen, ddl)).where(F.col(id_col).isNotNull())
+    unseen = seen.select(id_col).distinct()
+    if table is None:  # (no empty frame to union with: that would cost a job of its own)
+        result = conform(unseen, ddl)
+    else:
+        unseen = unseen.join(table.select(id_col), id_col, "left_anti")
+        result = table.unionByName(conform(unseen, ddl))
+    result = result.where(F.col(id_col).isNotNull())
     staged = staging_dir(settings, name)
     # One small sorted file; sortWithinPartitions avoids orderBy's sampling job.
     result.coalesce(1).sortWithinPartitions(id_col).write.parquet(str(staged))
@@ -180,15 +184,20 @@ def stage_tables(spark: SparkSession, settings: Settings, *, batch: Batch, good:
     scratch = settings.lake / ".scratch" / uuid.uuid4().hex
     scratch.mkdir(parents=True)
     try:
-        inter_staged, dates = stage_interactions(spark, settings, good=good, scratch=scratch, source=source_name)
-        new_rows = _read_dates(spark, inter_staged, dates)  # (the scratch partitions moved there)
+        with job_description(spark, "ingest: interactions (dedupe, write by event_date)"):
+            inter_staged, dates = stage_interactions(spark, settings, good=good, scratch=scratch,
+                                                     source=source_name)
         staged = {INTERACTIONS: inter_staged}
-        staged[ITEMS] = stage_entities(spark, settings, name=ITEMS, id_col="item_id", ddl=ITEMS_SCHEMA,
-                                       provided=batch.items, seen=new_rows)
-        staged[USERS] = stage_entities(spark, settings, name=USERS, id_col="user_id", ddl=USERS_SCHEMA,
-                                       provided=batch.users, seen=new_rows)
-        q_staged = stage_quarantine(spark, settings, rows=quarantined, batch_date=batch_date, digests=digests,
-                                    files=[str(p) for p in batch.files], scratch=scratch)
+        # The batch's ids come from ``good`` (the job's persisted rows), not from reading the written files.
+        with job_description(spark, "ingest: items"):
+            staged[ITEMS] = stage_entities(spark, settings, name=ITEMS, id_col="item_id", ddl=ITEMS_SCHEMA,
+                                           provided=batch.items, seen=good)
+        with job_description(spark, "ingest: users"):
+            staged[USERS] = stage_entities(spark, settings, name=USERS, id_col="user_id", ddl=USERS_SCHEMA,
+                                           provided=batch.users, seen=good)
+        with job_description(spark, "ingest: quarantine"):
+            q_staged = stage_quarantine(spark, settings, rows=quarantined, batch_date=batch_date,
+                                        digests=digests, files=[str(p) for p in batch.files], scratch=scratch)
         if q_staged is not None:
             staged[QUARANTINE] = q_staged
     finally:
