@@ -30,7 +30,7 @@ from jobs.core import lake
 from jobs.core.settings import Settings
 from jobs.core.spark import get_spark, read_table
 from jobs.delrec import negatives
-from jobs.delrec.data import titles
+from jobs.delrec.data import task_counts, titles
 from jobs.delrec.teacher import require_loo
 from models.align.prompts import TEMPLATE_VERSION
 
@@ -141,19 +141,11 @@ def run(settings: Settings, *, split: str, name: str | None = None, seed: int = 
 
 
 def _counts(every: DataFrame) -> dict:
-    kept: dict[str, int] = {}
-    skipped: dict[str, dict[str, int]] = {}
-    for row in every.groupBy("task", "cutoff", "skip").count().collect():
-        key = f"{row['task']}/{row['cutoff']}"
-        if row["skip"] is None:
-            kept[key] = int(row["count"])
-        else:
-            skipped.setdefault(key, {})[row["skip"]] = int(row["count"])
+    counts = task_counts(every)  # DELRec's kept/skipped counts, plus alignment's bad-input totals
     totals = every.agg(F.sum("untitled_events").alias("u"), F.sum("train_event_shares_target_title").alias("s"))\
         .first()
-    return {"kept": dict(sorted(kept.items())), "skipped": dict(sorted(skipped.items())),
-            "bad_input": {"untitled_events": int(totals["u"] or 0),
-                          "train_events_sharing_a_held_out_title": int(totals["s"] or 0)}}
+    return {**counts, "bad_input": {"untitled_events": int(totals["u"] or 0),
+                                    "train_events_sharing_a_held_out_title": int(totals["s"] or 0)}}
 
 
 def _title_counts(items: DataFrame, rows: DataFrame, max_chars: int) -> dict:

@@ -149,7 +149,7 @@ def run(settings: Settings, *, split: str, teacher: str | None = None, name: str
     try:
         staged = lake.staging_dir(settings, delrec_table(name))
         kept.orderBy("task", "cutoff", "user_id", "step").coalesce(1).write.parquet(str(staged))
-        summary = _counts(every)
+        summary = task_counts(every)
     finally:
         every.unpersist()
     summary["untitled_events"] = events.join(titles(items, max_chars=max_title_chars), on="item_id", how="left") \
@@ -163,7 +163,8 @@ def run(settings: Settings, *, split: str, teacher: str | None = None, name: str
     return {"table": delrec_table(name), "path": str(path), "meta": meta, "seconds": round(time.time() - started, 2)}
 
 
-def _counts(every: DataFrame) -> dict:
+def task_counts(every: DataFrame) -> dict:
+    """Kept samples per task/cut-off and skipped ones per reason (the ``task``, ``cutoff``, ``skip`` columns)."""
     kept: dict[str, int] = {}
     skipped: dict[str, dict[str, int]] = {}
     for row in every.groupBy("task", "cutoff", "skip").count().collect():
