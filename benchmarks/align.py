@@ -22,15 +22,13 @@ import json
 import logging
 import os
 import platform
-import resource
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.delrec import prepare
+from benchmarks.delrec import load, prepare, write_report
 from jobs.core.settings import DEFAULT_DATASET, Settings
 from models.metrics import holm
 
@@ -39,10 +37,6 @@ DATASETS = DEFAULT_DATASET.parent  # ../shared/datasets: read in place, never co
 LABELS = {"rec_aux": "(b) rec + aux tasks (aligned)", "rec_only": "(a) rec tasks only",
           "zero_shot": "(c) frozen zero-shot", "sasrec": "(d) SASRec", "bpr": "(d) BPR-MF"}
 RETRIEVAL = ("recall_at_5", "recall_at_10", "ndcg_at_5", "ndcg_at_10")
-
-
-def load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def samples_md(frame: pd.DataFrame) -> list[str]:
@@ -272,12 +266,7 @@ def adjust(report: dict) -> None:
 
 def write(report: dict, args, started: float) -> None:
     adjust(report)
-    report |= {"finished": datetime.now(UTC).isoformat(timespec="seconds"), "load_after": load(),
-               "minutes": round((time.time() - started) / 60, 1),
-               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "align.json").write_text(json.dumps(report, indent=2, default=str))
-    (args.out / "align.md").write_text(markdown(report))
+    write_report(report, args.out, "align", markdown, started)
 
 
 def parse(argv: list[str] | None):

@@ -178,15 +178,21 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write(report: dict, args, started: float) -> None:
+def write_report(report: dict, out: Path, stem: str, render, started: float) -> None:
+    """``<out>/<stem>.{json,md}`` with the run's end time, load average after, minutes and peak RSS added
+    (shared by the LLM-method benchmarks)."""
     import resource
 
     report |= {"finished": datetime.now(UTC).isoformat(timespec="seconds"), "load_after": load(),
                "minutes": round((time.time() - started) / 60, 1),
                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "delrec.json").write_text(json.dumps(report, indent=2, default=str))
-    (args.out / "delrec.md").write_text(markdown(report))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=2, default=str))
+    (out / f"{stem}.md").write_text(render(report))
+
+
+def write(report: dict, args, started: float) -> None:
+    write_report(report, args.out, "delrec", markdown, started)
 
 
 def parse(argv: list[str] | None):
