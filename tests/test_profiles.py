@@ -15,21 +15,23 @@ from profile_lake import AS_OF, utc
 from jobs.core import lake
 from jobs.profiles import generate as job
 from jobs.profiles import table as profile_table
-from models.llm.base import Generation
+from models.llm.base import Generation, failed
 from models.llm.template_backend import TemplateBackend
 
 
 class CountingTemplate(TemplateBackend):
-    """The real template backend, counting the prompts it is asked for (and blanking chosen entities)."""
+    """The real template backend, counting the prompts it is asked for (blanking chosen entities, or failing
+    them as a server would)."""
 
-    def __init__(self, blank: set[str] = frozenset()) -> None:
+    def __init__(self, blank: set[str] = frozenset(), http_error: set[str] = frozenset()) -> None:
         self.calls: Counter[str] = Counter()
-        self.blank = set(blank)
+        self.blank, self.http_error = set(blank), set(http_error)
 
     def generate(self, prompts):
         self.calls.update(p.entity_id for p in prompts)
         return [
-            Generation(text="   ", finish_reason="stop") if p.entity_id in self.blank else g
+            Generation(text="   ", finish_reason="stop") if p.entity_id in self.blank
+            else failed("http 503: busy") if p.entity_id in self.http_error else g
             for p, g in zip(prompts, super().generate(prompts), strict=False)
         ]
 
@@ -110,10 +112,32 @@ def test_empty_generations_are_retried_once_then_kept_out(lake_settings):
     assert (summary["failed"], summary["regenerated"], summary["failure_reasons"]) == (1, 2, {"empty": 1})
     assert "u2" not in set(profile_table.read_rows(lake_settings, "user")["entity_id"])
     assert [r["entity_id"] for r in profile_table.failed_rows(lake_settings, "user")] == ["u2"]
-    # Next run: u2 has no profile with its hash, so it is tried again; the others are unchanged.
-    retry = job.run(lake_settings, entity="user", as_of=AS_OF, generator=CountingTemplate())
-    assert (retry["regenerated"], retry["unchanged"], retry["failed"]) == (1, 2, 0)
+    # Next run, same inputs: greedy decoding would write the same blank text, so u2 is not asked for again
+    # and stays on the failure list (an incremental refresh costs only what changed).
+    again = CountingTemplate()
+    quiet = job.run(lake_settings, entity="user", as_of=AS_OF, generator=again)
+    assert (quiet["regenerated"], quiet["unchanged"], quiet["rejected_before"]) == (0, 2, 1)
+    assert sum(again.calls.values()) == 0
+    assert [r["entity_id"] for r in profile_table.failed_rows(lake_settings, "user")] == ["u2"]
+    # Asked to, it retries exactly the rejected row.
+    retry = job.run(lake_settings, entity="user", as_of=AS_OF, generator=again, retry_rejected=True)
+    assert (retry["regenerated"], retry["unchanged"], retry["failed"], dict(again.calls)) == (1, 2, 0, {"u2": 1})
     assert profile_table.failed_rows(lake_settings, "user") == []
+
+
+def test_rejected_rows_come_back_when_their_inputs_change_and_server_errors_every_run(lake_settings):
+    first = job.run(lake_settings, entity="user", as_of=AS_OF,
+                    generator=CountingTemplate(blank={"u1"}, http_error={"u3"}))
+    assert (first["failed"], first["failure_reasons"]) == (2, {"empty": 1, "http 503": 1})
+    # Same inputs: the server error is retried, the rejected text is not.
+    second = CountingTemplate(blank={"u1"}, http_error={"u3"})
+    job.run(lake_settings, entity="user", as_of=AS_OF, generator=second)
+    assert dict(second.calls) == {"u3": 2}  # one attempt plus the in-run retry
+    assert sorted(r["entity_id"] for r in profile_table.failed_rows(lake_settings, "user")) == ["u1", "u3"]
+    # u1 rates GoldenEye after AS_OF: as of a later time its inputs changed, so it is tried again.
+    third = CountingTemplate()
+    later = job.run(lake_settings, entity="user", as_of=utc(2024, 4, 1), generator=third)
+    assert dict(third.calls) == {"u1": 1, "u3": 1, "u4": 1} and later["failed"] == 0
 
 
 def test_item_profiles_with_hostile_titles_and_pca(lake_settings):

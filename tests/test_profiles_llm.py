@@ -88,8 +88,9 @@ def test_each_row_records_its_generator_and_each_generator_refreshes_alone(lake_
     assert template.loc["1", "profile_text"].startswith("Toy Story (1995) is a movie from the 1990s.")
     written = profile_table.latest(lake_settings, "item", generator="transformers:,vllm:")
     assert set(written["generator"]) == {"transformers:smollm2:p2"} and len(written) == lm["regenerated"]
-    # Only the failed rows are asked for again.
-    assert job.run(lake_settings, entity="item", as_of=AS_OF, generator=llm)["generated"] == lm["failed"]
+    # The rejected rows wait for new inputs: nothing is generated again.
+    again = job.run(lake_settings, entity="item", as_of=AS_OF, generator=llm)
+    assert (again["generated"], again["rejected_before"]) == (0, lm["failed"])
 
 
 def test_llm_plus_template_rows_join_both_texts(lake_settings):

@@ -17,6 +17,9 @@ def profiles(
         None, "--backend", help="template | transformers | vllm | openai (default: settings.llm.backend)."),
     as_of: str | None = typer.Option(None, "--as-of", help="Use interactions up to this UTC time (default now)."),
     full: bool = typer.Option(False, "--full", help="Regenerate every profile, changed or not."),
+    retry_rejected: bool = typer.Option(
+        False, "--retry-rejected", help="Also retry profiles whose text was rejected before for the same inputs "
+        "(by default they wait until their inputs change)."),
     combine: str | None = typer.Option(
         None, "--combine", help="Instead of generating: write LLM + template profiles from the stored template "
         "rows and the rows whose generator starts with this prefix (e.g. vllm:)."),
@@ -34,7 +37,8 @@ def profiles(
 
         emit(combined.run(get_settings(), entity=entity, as_of=moment, llm=combine), as_json)
         return
-    summary = job.run(get_settings(), entity=entity, backend=backend, as_of=moment, full=full, progress=not as_json)
+    summary = job.run(get_settings(), entity=entity, backend=backend, as_of=moment, full=full,
+                      retry_rejected=retry_rejected, progress=not as_json)
     emit(summary, as_json)
 
 

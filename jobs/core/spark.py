@@ -55,6 +55,22 @@ def job_description(spark: SparkSession, text: str) -> Iterator[None]:
         spark.sparkContext.setJobDescription(None)
 
 
+@contextmanager
+def session_conf(spark: SparkSession, options: dict[str, str]) -> Iterator[None]:
+    """Set SQL options for the jobs started inside, then put back what was there before."""
+    before = {key: spark.conf.get(key, None) for key in options}
+    for key, value in options.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
 def read_table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
     """The current version of lake table ``name``; a clear error when it was never written.
 

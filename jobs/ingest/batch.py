@@ -39,6 +39,13 @@ INVALID_UTF8, NUL_BYTE, BLANK_LINE = "invalid_utf8", "nul_byte", "blank_line"
 MISSING_USER, MISSING_ITEM = "missing_user_id", "missing_item_id"
 NON_NUMERIC_RATING, RATING_RANGE = "non_numeric_rating", "rating_out_of_range"
 MISSING_TS, BAD_TS, FUTURE_TS, OLD_TS = "missing_timestamp", "bad_timestamp", "future_timestamp", "too_old_timestamp"
+# For the job's own queries only. Listing a few hundred event_date folders is faster on the driver than as a
+# Spark job; the persisted rows live for one job, and compressing them cost about half the scan's CPU
+# (22 s → 11 s of the 5 M scan, benchmarks/reports/ingest_notes.md) to save memory the cache does not need.
+INGEST_SQL_CONF = {
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
+    "spark.sql.inMemoryColumnarStorage.compressed": "false",
+}
 # Numeric timestamps from 1e11 up are milliseconds (1e11 s would be the year 5138).
 MILLIS_FROM, MAX_NUMERIC_TS = 1e11, 1e14
 
@@ -146,17 +153,33 @@ def run(
     spark: SparkSession | None = None,
 ) -> dict:
     """Ingest ``source`` as the batch of ``batch_date``; returns the manifest (also written to the lake)."""
-    from jobs.core.spark import get_spark, job_description
-    from jobs.ingest.detect import read_source
-    from jobs.ingest.quarantine import file_digests, quarantine_rows, source_files
-    from jobs.ingest.source import ReadOptions
-    from jobs.ingest.write import commit_batch, manifest_path, stage_tables
+    from jobs.core.spark import get_spark, session_conf
+    from jobs.ingest.write import commit_batch
 
     started = time.perf_counter()
     source = Path(source).resolve()
     spark = spark or get_spark(settings, "ktrec-ingest")
-    # Listing a few hundred event_date folders is faster on the driver than as a Spark job.
-    spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
+    with session_conf(spark, INGEST_SQL_CONF):
+        summary, staged = _stage(spark, settings, source=source, fmt=fmt, batch_date=batch_date,
+                                 column_map=column_map)
+    if staged is None:
+        return summary | {"seconds": round(time.perf_counter() - started, 3)}
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    commit_batch(settings, staged, summary)
+    log.info("ingest %s: %d rows, %d quarantined, %d partitions", source, summary["rows_read"],
+             summary["rows_quarantined"], len(summary["partitions_written"]))
+    return summary
+
+
+def _stage(spark: SparkSession, settings: Settings, *, source: Path, fmt: str | None, batch_date: date,
+           column_map: dict[str, str] | None) -> tuple[dict, dict | None]:
+    """Read, classify and stage every table of the batch; (manifest summary, staged versions or None)."""
+    from jobs.core.spark import job_description
+    from jobs.ingest.detect import read_source
+    from jobs.ingest.quarantine import file_digests, quarantine_rows, source_files
+    from jobs.ingest.source import ReadOptions
+    from jobs.ingest.write import manifest_path, stage_tables
+
     options = ReadOptions(column_map=dict(column_map or {}), synthetic_epoch_s=synthetic_epoch_seconds(settings))
     batch = read_source(spark, source, fmt=fmt, options=options)
     rows = slim(classify(batch.events, settings=settings, batch_date=batch_date)).persist()
@@ -169,7 +192,7 @@ def run(
             if summary["rows_read"] == 0:
                 log.info("ingest: %s holds no rows; nothing published", source)
                 return summary | {"empty": True, "published": [], "partitions_written": [], "items": None,
-                                  "users": None, "seconds": round(time.perf_counter() - started, 3)}
+                                  "users": None}, None
             sources = source_files({s["_file"] for s in splits}, hashing.result())
             quarantined = quarantine_rows(rows, splits, batch_date=batch_date, sources=sources) \
                 if summary["rows_quarantined"] else None
@@ -178,10 +201,5 @@ def run(
                 quarantined=quarantined, batch_date=batch_date, digests=sorted({d for _, d in sources.values()}))
         finally:
             rows.unpersist()
-    summary |= written | {"source_digests": dict(sorted(sources.values())), "empty": False,
-                          "manifest": str(manifest_path(settings, batch_date)),
-                          "seconds": round(time.perf_counter() - started, 3)}
-    commit_batch(settings, staged, summary)
-    log.info("ingest %s: %d rows, %d quarantined, %d partitions", source, summary["rows_read"],
-             summary["rows_quarantined"], len(summary["partitions_written"]))
-    return summary
+    return summary | written | {"source_digests": dict(sorted(sources.values())), "empty": False,
+                                "manifest": str(manifest_path(settings, batch_date))}, staged

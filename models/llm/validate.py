@@ -23,10 +23,19 @@ import unicodedata
 
 from models.llm.base import Backend, Generation, Prompt
 
+# Reasons the same inputs bring back (decoding is greedy): retrying them in a later run would only cost
+# tokens, so jobs.profiles.generate waits for the entity's inputs to change. Timeouts and HTTP errors are
+# not among them.
+REPRODUCIBLE = frozenset({"empty", "non_text", "truncated", "prompt_too_long"})
 SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 # The end of a full sentence inside a text: end mark (and closing quotes) followed by a space.
 INNER_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)")
 MIN_LETTER_SHARE = 0.5
+
+
+def reproducible(reason: str) -> bool:
+    """True for a failure that generating the same prompt again would repeat (:data:`REPRODUCIBLE`)."""
+    return reason.split(":")[0] in REPRODUCIBLE
 
 
 def clean(text: str) -> str:
