@@ -3,7 +3,7 @@
 Run::
 
     python -m benchmarks.kt_tune --home DIR [--split random] [--models bpr,...] [--trials 8] [--epochs 20]
-                                 [--generator template:] [--workers 2] [--time-epochs]
+                                 [--generator template:] [--workers 2] [--time-epochs] [--untuned-only]
 
 For each model, two studies on ``--split`` with the same trials, epochs per trial and seed: the twin
 (``conf/<model>/kt.yaml`` with ``twin``, space without the transfer keys) and KT (the whole space, α and the
@@ -41,12 +41,14 @@ def tuned_dir(settings: Settings) -> Path:
 
 
 def write_untuned(settings: Settings, model: str) -> None:
-    """baseline.yaml (the conf's, verbatim) and twin_conf.yaml (the conf's KT scenario, twin: true)."""
+    """baseline.yaml (the conf's, verbatim), kt_conf.yaml (the conf's KT scenario) and twin_conf.yaml (the
+    same with twin: true)."""
     folder = tuned_dir(settings) / model
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "baseline.yaml").write_text((CONF / model / "baseline.yaml").read_text())
     raw = yaml.safe_load((CONF / model / "kt.yaml").read_text())
     raw.pop("search", None)
+    (folder / "kt_conf.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     (folder / "twin_conf.yaml").write_text(yaml.safe_dump({"twin": True, **raw, "name": f"{model}-twin-conf"},
                                                           sort_keys=False))
 
@@ -102,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plan", default=None,
                         help="per-model sizes MODEL:TRIALS:EPOCHS,... (overrides --models/--trials/--epochs)")
     parser.add_argument("--time-epochs", action="store_true")
+    parser.add_argument("--untuned-only", action="store_true",
+                        help="only write baseline/twin_conf/kt_conf (the conf's values) for a grid without tuning")
     parser.add_argument("--tag", default="kt_tune")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -121,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for model in models:
             write_untuned(settings, model)
+        if args.untuned_only:
+            log.info("wrote the untuned scenarios under %s", tuned_dir(settings))
+            return 0
         jobs = [dict(model=m, variant=v, split=args.split, trials=sizes[m][0], epochs=sizes[m][1],
                      generator=args.generator, seed=args.seed, threads=args.threads)
                 for m in models for v in ("twin", "kt")]

@@ -32,6 +32,8 @@ def get_spark(settings: Settings, app_name: str = "ktrec") -> SparkSession:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(settings.spark.shuffle_partitions))
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        # Listing a few hundred event_date folders is faster on the driver than as a Spark job.
+        .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
         # Feast's DuckDB and Spark stores reject nanosecond timestamps.
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.ui.enabled", "false")

@@ -39,13 +39,10 @@ INVALID_UTF8, NUL_BYTE, BLANK_LINE = "invalid_utf8", "nul_byte", "blank_line"
 MISSING_USER, MISSING_ITEM = "missing_user_id", "missing_item_id"
 NON_NUMERIC_RATING, RATING_RANGE = "non_numeric_rating", "rating_out_of_range"
 MISSING_TS, BAD_TS, FUTURE_TS, OLD_TS = "missing_timestamp", "bad_timestamp", "future_timestamp", "too_old_timestamp"
-# For the job's own queries only. Listing a few hundred event_date folders is faster on the driver than as a
-# Spark job; the persisted rows live for one job, and compressing them cost about half the scan's CPU
-# (22 s → 11 s of the 5 M scan, benchmarks/reports/ingest_notes.md) to save memory the cache does not need.
-INGEST_SQL_CONF = {
-    "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
-    "spark.sql.inMemoryColumnarStorage.compressed": "false",
-}
+# For the job's own queries only: the persisted rows live for one job, and compressing them cost about half
+# the scan's CPU (22 s → 11-17 s of the 5 M scan, benchmarks/reports/ingest_notes.md) to save memory that
+# the cache does not need (it spills to disk when short).
+INGEST_SQL_CONF = {"spark.sql.inMemoryColumnarStorage.compressed": "false"}
 # Numeric timestamps from 1e11 up are milliseconds (1e11 s would be the year 5138).
 MILLIS_FROM, MAX_NUMERIC_TS = 1e11, 1e14
 
