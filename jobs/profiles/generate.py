@@ -157,11 +157,11 @@ def _hashes(settings: Settings, prompts: list[Prompt], *, generator: str, chat: 
     }
 
 
-def _settled_failures(settings: Settings, entity: str, hashes: dict[str, str], generator: str) -> dict[str, dict]:
-    """The current version's failures a new attempt would repeat: by this generator, for the same inputs
-    (``hashes``: the entities due), with a reproducible reason. By entity id."""
+def _settled_failures(failures: list[dict], hashes: dict[str, str], generator: str) -> dict[str, dict]:
+    """Of the current version's ``failures``, those a new attempt would repeat: by this generator, for the same
+    inputs (``hashes``: the entities due), with a reproducible reason. By entity id."""
     return {
-        f["entity_id"]: f for f in profile_table.failed_rows(settings, entity)
+        f["entity_id"]: f for f in failures
         if f.get("generator") == generator and hashes.get(f["entity_id"]) == f["source_hash"]
         and reproducible(f["reason"])
     }
@@ -211,8 +211,9 @@ def run(
         stored = profile_table.latest(settings, entity, as_of=as_of, generator=gen_id)
         previous = dict(zip(stored["entity_id"], stored["source_hash"], strict=False))
         todo = [p for p in prompts if full or previous.get(p.entity_id) != hashes[p.entity_id]]
+        earlier_failures = profile_table.failed_rows(settings, entity)
         settled = {} if full or retry_rejected else _settled_failures(
-            settings, entity, {p.entity_id: hashes[p.entity_id] for p in todo}, gen_id)
+            earlier_failures, {p.entity_id: hashes[p.entity_id] for p in todo}, gen_id)
         todo = [p for p in todo if p.entity_id not in settled]
         cache_file = profile_cache.path(settings, entity=entity, generator=gen_id)
         cached = {} if full else profile_cache.lookup(cache_file, {hashes[p.entity_id] for p in todo})
@@ -244,8 +245,7 @@ def run(
         if not g.ok
     ]
     # Kept in the next version: the failures not retried, and other generators' (one sidecar per table).
-    kept = list(settled.values()) + [f for f in profile_table.failed_rows(settings, entity)
-                                     if f.get("generator") not in (gen_id, None)]
+    kept = list(settled.values()) + [f for f in earlier_failures if f.get("generator") not in (gen_id, None)]
     version = None
     if todo or not lake.exists(settings, table):
         sidecars = {profile_table.FAILED_FILE: json.dumps(kept + failures, indent=1).encode()}
